@@ -1,0 +1,13 @@
+/**
+ * The Client-Server API (/_matrix/client/*): one module per spec module,
+ * each registering its routes on one router over the shared engine.
+ */
+import Router from "@koa/router";
+import type { ServerContext } from "../src/context.js";
+import { registerVersions } from "./versions.js";
+
+export function createClientApi(_hs: ServerContext): Router {
+  const router = new Router();
+  registerVersions(router);
+  return router;
+}

@@ -1,0 +1,29 @@
+/**
+ * The ordered list of migrations. Listed here rather than discovered on
+ * disk so that the compiled server finds them wherever it is installed.
+ */
+import type { Knex } from "knex";
+import * as m0001 from "./0001_rooms_and_accounts.js";
+
+interface Migration {
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> = [
+  ["0001_rooms_and_accounts", m0001],
+];
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  async getMigrations() {
+    return MIGRATIONS.map(([name]) => name);
+  },
+  getMigrationName(name) {
+    return name;
+  },
+  async getMigration(name) {
+    const found = MIGRATIONS.find(([n]) => n === name);
+    if (!found) throw new Error(`unknown migration ${name}`);
+    return found[1];
+  },
+};

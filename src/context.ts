@@ -1,0 +1,31 @@
+/**
+ * What the two API surfaces (client-api/, federation/) may use from the
+ * engine. homeserver.ts builds it; the surfaces never construct services.
+ */
+import type { Config } from "./config.js";
+import type { SigningKey } from "./crypto/keys.js";
+import type { LocalEvents } from "./engine/local-events.js";
+import type { EventPersister } from "./engine/persist.js";
+import type { RoomStateReader } from "./engine/state.js";
+import type { Logger } from "./logger.js";
+import type { AccountStore } from "./storage/account-store.js";
+import type { Database } from "./storage/database.js";
+import type { EventStore } from "./storage/event-store.js";
+import type { RoomStore } from "./storage/room-store.js";
+import type { StateStore } from "./storage/state-store.js";
+import type { StreamIdGenerator } from "./storage/stream-ids.js";
+
+export interface ServerContext {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly db: Database;
+  readonly signingKey: SigningKey;
+  readonly accounts: AccountStore;
+  readonly rooms: RoomStore;
+  readonly events: EventStore;
+  readonly states: StateStore;
+  readonly stateReader: RoomStateReader;
+  readonly persister: EventPersister;
+  readonly localEvents: LocalEvents;
+  readonly eventStream: StreamIdGenerator;
+}

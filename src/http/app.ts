@@ -1,0 +1,49 @@
+/**
+ * The koa application both API surfaces mount on: Matrix errors, CORS
+ * (Element on the web calls from another origin), and the spec's answer
+ * to unknown endpoints.
+ */
+import Koa, { type Context, type Next } from "koa";
+import type Router from "@koa/router";
+import { AuthError } from "../room/types.js";
+import { MatrixError, unrecognized } from "./errors.js";
+import type { Logger } from "../logger.js";
+
+const CORS_HEADERS: Record<string, string> = {
+  "Access-Control-Allow-Origin": "*",
+  "Access-Control-Allow-Methods": "GET, HEAD, POST, PUT, DELETE, OPTIONS",
+  "Access-Control-Allow-Headers": "X-Requested-With, Content-Type, Authorization, Date",
+};
+
+export function createApp(routers: Router[], log: Logger): Koa {
+  const app = new Koa();
+  app.proxy = false;
+  app.use(async (ctx: Context, next: Next) => {
+    ctx.set(CORS_HEADERS);
+    if (ctx.method === "OPTIONS") {
+      ctx.status = 204;
+      return;
+    }
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) throw unrecognized();
+    } catch (err) {
+      const matrix = toMatrixError(err);
+      if (matrix.status >= 500) log.error("request failed", { method: ctx.method, path: ctx.path, err: String((err as Error)?.stack ?? err) });
+      ctx.status = matrix.status;
+      ctx.body = matrix.toJSON();
+    }
+  });
+  for (const router of routers) {
+    app.use(router.routes());
+    // A known path with the wrong method: the spec asks for 405 M_UNRECOGNIZED.
+    app.use(router.allowedMethods({ throw: true, methodNotAllowed: () => new MatrixError(405, "M_UNRECOGNIZED", "Method not allowed") }));
+  }
+  return app;
+}
+
+function toMatrixError(err: unknown): MatrixError {
+  if (err instanceof MatrixError) return err;
+  if (err instanceof AuthError) return new MatrixError(403, "M_FORBIDDEN", err.message);
+  return new MatrixError(500, "M_UNKNOWN", "Internal server error");
+}

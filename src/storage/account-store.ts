@@ -1,0 +1,73 @@
+/**
+ * Users, their devices and access tokens. Tokens are looked up by their
+ * SHA-256, so the database never holds a usable token.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { hashPassword, verifyPassword } from "../crypto/password.js";
+import type { Database } from "./database.js";
+
+export interface UserRow {
+  userId: string;
+  admin: boolean;
+  deactivated: boolean;
+  createdTs: number;
+}
+
+export interface TokenOwner {
+  userId: string;
+  deviceId: string;
+}
+
+function tokenHash(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
+}
+
+export class AccountStore {
+  constructor(private readonly db: Database) {}
+
+  async createUser(userId: string, password: string | null, opts: { admin?: boolean } = {}): Promise<void> {
+    await this.db.knex("users").insert({
+      user_id: userId,
+      password_hash: password === null ? null : await hashPassword(password),
+      admin: opts.admin ?? false,
+      deactivated: false,
+      created_ts: Date.now(),
+    });
+  }
+
+  async getUser(userId: string): Promise<UserRow | undefined> {
+    const r = await this.db.knex("users").where({ user_id: userId }).first();
+    if (!r) return undefined;
+    return { userId: r.user_id, admin: Boolean(r.admin), deactivated: Boolean(r.deactivated), createdTs: Number(r.created_ts) };
+  }
+
+  async checkPassword(userId: string, password: string): Promise<boolean> {
+    const r = await this.db.knex("users").where({ user_id: userId }).first("password_hash", "deactivated");
+    if (!r || !r.password_hash || r.deactivated) return false;
+    return verifyPassword(password, r.password_hash);
+  }
+
+  /** Create (or reuse) a device and issue a fresh access token for it. */
+  async createSession(userId: string, deviceId?: string, displayName?: string): Promise<TokenOwner & { accessToken: string }> {
+    const device = deviceId ?? randomBytes(5).toString("hex").toUpperCase();
+    const accessToken = "mat_" + randomBytes(24).toString("base64url");
+    const now = Date.now();
+    await this.db.knex.transaction(async (trx) => {
+      await trx("devices")
+        .insert({ user_id: userId, device_id: device, display_name: displayName ?? null, created_ts: now })
+        .onConflict(["user_id", "device_id"])
+        .ignore();
+      // A device holds one token at a time: logging in again on it ends the old session.
+      await trx("access_tokens").where({ user_id: userId, device_id: device }).del();
+      await trx("access_tokens").insert({ token_hash: tokenHash(accessToken), user_id: userId, device_id: device, created_ts: now });
+    });
+    return { userId, deviceId: device, accessToken };
+  }
+
+  async ownerOfToken(token: string): Promise<TokenOwner | undefined> {
+    const r = await this.db.knex("access_tokens").where({ token_hash: tokenHash(token) }).first("user_id", "device_id", "expires_ts");
+    if (!r) return undefined;
+    if (r.expires_ts !== null && Number(r.expires_ts) < Date.now()) return undefined;
+    return { userId: r.user_id, deviceId: r.device_id };
+  }
+}

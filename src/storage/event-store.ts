@@ -1,0 +1,172 @@
+/**
+ * Events and their DAG edges: insert, fetch by id (through a bounded cache
+ * of parsed events), forward extremities, and auth chains.
+ */
+import type { Knex } from "knex";
+import { toStoredRoomEvent } from "../room/event.js";
+import type { PDU, RoomEvent } from "../room/types.js";
+import { getRoomVersion } from "../room/versions.js";
+import { Lru } from "../util/lru.js";
+import type { Database } from "./database.js";
+import type { TxContext } from "./tx.js";
+
+export interface StoredEvent {
+  readonly event: RoomEvent;
+  readonly nid: number;
+  readonly streamOrdering: number | null;
+  readonly stateSnapshot: number | null;
+  readonly rejectedReason: string | null;
+  readonly outlier: boolean;
+}
+
+interface EventRow {
+  nid: number;
+  event_id: string;
+  room_id: string;
+  stream_ordering: number | null;
+  state_snapshot: number | null;
+  rejected_reason: string | null;
+  outlier: number | boolean;
+  json: string;
+  room_version: string;
+}
+
+/** SQLite caps bound parameters per statement; stay well under it. */
+const BATCH = 500;
+
+export class EventStore {
+  private readonly cache: Lru<string, StoredEvent>;
+
+  constructor(private readonly db: Database, cacheSize: number) {
+    this.cache = new Lru(cacheSize);
+  }
+
+  async getEvents(ids: Iterable<string>, trx?: Knex): Promise<Map<string, StoredEvent>> {
+    const found = new Map<string, StoredEvent>();
+    const missing: string[] = [];
+    for (const id of new Set(ids)) {
+      const hit = this.cache.get(id);
+      if (hit) found.set(id, hit);
+      else missing.push(id);
+    }
+    const q = trx ?? this.db.knex;
+    for (let i = 0; i < missing.length; i += BATCH) {
+      const rows: EventRow[] = await q("events")
+        .join("rooms", "rooms.room_id", "events.room_id")
+        .select(
+          "events.nid", "events.event_id", "events.room_id", "events.stream_ordering",
+          "events.state_snapshot", "events.rejected_reason", "events.outlier", "events.json",
+          "rooms.room_version",
+        )
+        .whereIn("events.event_id", missing.slice(i, i + BATCH));
+      for (const row of rows) {
+        const stored = rowToStored(row);
+        // Inside a transaction the row may yet roll back: cache only committed reads.
+        if (!trx) this.cache.set(row.event_id, stored);
+        found.set(row.event_id, stored);
+      }
+    }
+    return found;
+  }
+
+  async getEvent(id: string, trx?: Knex): Promise<StoredEvent | undefined> {
+    return (await this.getEvents([id], trx)).get(id);
+  }
+
+  async insert(
+    ctx: TxContext,
+    event: RoomEvent,
+    meta: { streamOrdering: number | null; outlier: boolean; rejectedReason: string | null; stateSnapshot: number | null },
+  ): Promise<StoredEvent> {
+    const { trx } = ctx;
+    const [row] = await trx("events")
+      .insert({
+        event_id: event.eventId,
+        room_id: event.roomId,
+        type: event.type,
+        state_key: event.stateKey ?? null,
+        sender: event.sender,
+        depth: event.depth,
+        origin_server_ts: event.originServerTs,
+        stream_ordering: meta.streamOrdering,
+        outlier: meta.outlier,
+        rejected_reason: meta.rejectedReason,
+        state_snapshot: meta.stateSnapshot,
+        received_ts: Date.now(),
+        json: JSON.stringify(event.pdu),
+      })
+      .returning("nid");
+    const nid = typeof row === "object" ? (row as { nid: number }).nid : (row as number);
+    const prev = [...new Set(event.prevEventIds)];
+    if (prev.length) await trx("event_edges").insert(prev.map((p) => ({ event_nid: nid, prev_event_id: p })));
+    const auth = [...new Set(event.authEventIds)];
+    if (auth.length) await trx("event_auth_edges").insert(auth.map((a) => ({ event_nid: nid, auth_event_id: a })));
+    const stored: StoredEvent = { event, nid, ...meta };
+    ctx.afterCommit(() => this.cache.set(event.eventId, stored));
+    return stored;
+  }
+
+  /** Record the state after an event inserted in this transaction. */
+  async setStateSnapshot(ctx: TxContext, stored: StoredEvent, snapshot: number): Promise<StoredEvent> {
+    await ctx.trx("events").where({ nid: stored.nid }).update({ state_snapshot: snapshot });
+    const updated: StoredEvent = { ...stored, stateSnapshot: snapshot };
+    ctx.afterCommit(() => this.cache.set(stored.event.eventId, updated));
+    return updated;
+  }
+
+  async forwardExtremities(roomId: string, trx?: Knex): Promise<string[]> {
+    const rows: { event_id: string }[] = await (trx ?? this.db.knex)("forward_extremities")
+      .where({ room_id: roomId })
+      .select("event_id");
+    return rows.map((r) => r.event_id);
+  }
+
+  async replaceForwardExtremities(trx: Knex, roomId: string, remove: string[], add: string[]): Promise<void> {
+    if (remove.length) await trx("forward_extremities").where({ room_id: roomId }).whereIn("event_id", remove).del();
+    if (add.length) {
+      await trx("forward_extremities")
+        .insert(add.map((event_id) => ({ room_id: roomId, event_id })))
+        .onConflict(["room_id", "event_id"])
+        .ignore();
+    }
+  }
+
+  /** Whether some held event already lists `eventId` as a prev event (it is then no extremity). */
+  async hasChildren(trx: Knex, eventId: string): Promise<boolean> {
+    const row = await trx("event_edges").where({ prev_event_id: eventId }).first("event_nid");
+    return row !== undefined;
+  }
+
+  /**
+   * The events and their whole auth chains, as far as we hold them: what
+   * state resolution needs in memory before it runs.
+   */
+  async loadWithAuthChains(ids: Iterable<string>, trx?: Knex): Promise<Map<string, StoredEvent>> {
+    const all = new Map<string, StoredEvent>();
+    let frontier = [...new Set(ids)];
+    while (frontier.length) {
+      const got = await this.getEvents(frontier, trx);
+      const next = new Set<string>();
+      for (const [id, stored] of got) {
+        all.set(id, stored);
+        for (const a of stored.event.authEventIds) if (!all.has(a)) next.add(a);
+      }
+      frontier = [...next].filter((id) => !all.has(id));
+    }
+    return all;
+  }
+}
+
+function rowToStored(row: EventRow): StoredEvent {
+  const rules = getRoomVersion(row.room_version);
+  if (!rules) throw new Error(`room ${row.room_id} has unknown version ${row.room_version}`);
+  const pdu = JSON.parse(row.json) as PDU;
+  return {
+    event: toStoredRoomEvent(pdu, rules, row.event_id, row.room_id),
+    nid: row.nid,
+    streamOrdering: row.stream_ordering,
+    stateSnapshot: row.state_snapshot,
+    rejectedReason: row.rejected_reason,
+    outlier: Boolean(row.outlier),
+  };
+}

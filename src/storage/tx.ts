@@ -1,0 +1,21 @@
+/**
+ * A database transaction with after-commit callbacks. Caches are only
+ * updated from these callbacks, so a rollback never leaves the cache
+ * holding rows the database does not.
+ */
+import type { Knex } from "knex";
+import type { Database } from "./database.js";
+
+export interface TxContext {
+  readonly trx: Knex.Transaction;
+  afterCommit(fn: () => void): void;
+}
+
+export async function inTransaction<T>(db: Database, work: (ctx: TxContext) => Promise<T>): Promise<T> {
+  const callbacks: Array<() => void> = [];
+  const result = await db.knex.transaction(async (trx) =>
+    work({ trx, afterCommit: (fn) => void callbacks.push(fn) }),
+  );
+  for (const fn of callbacks) fn();
+  return result;
+}
