@@ -9,13 +9,13 @@ import type { SigningKey } from "../crypto/keys.js";
 import { authEventTypes, checkAuth } from "../room/auth.js";
 import { signEvent, toRoomEvent } from "../room/event.js";
 import { checkEventFormat } from "../room/format.js";
-import type { EventReference, JsonObject, PDU, RoomEvent } from "../room/types.js";
+import { stateKey, type EventReference, type JsonObject, type PDU, type RoomEvent } from "../room/types.js";
 import { getRoomVersion, type RoomVersionRules } from "../room/versions.js";
 import type { EventStore } from "../storage/event-store.js";
 import type { RoomStore } from "../storage/room-store.js";
 import { KeyedMutex } from "../util/keyed-mutex.js";
 import type { EventPersister, PersistedEvent } from "./persist.js";
-import { EMPTY_STATE, type RoomStateReader } from "./state.js";
+import { EMPTY_STATE, type ResolvedState, type RoomStateReader } from "./state.js";
 
 export interface EventDraft {
   readonly type: string;
@@ -64,28 +64,47 @@ export class LocalEvents {
 
   /** Build, check and persist one event in an existing room. AuthError if the rules forbid it. */
   async send(roomId: string, draft: EventDraft): Promise<PersistedEvent> {
+    const rules = await this.rulesOf(roomId);
+    return this.locks.run(roomId, async () => {
+      const extremities = await this.events.forwardExtremities(roomId);
+      const { event, stateBefore } = await this.prepare(rules, roomId, draft, extremities);
+      return this.persister.persist(event, rules, { stateBefore });
+    });
+  }
+
+  /**
+   * Build and auth-check an event on top of the given prev events without
+   * persisting it: how send() starts, and how a caller builds at another
+   * point of the DAG (a fork in tests; a join template for federation).
+   */
+  async prepare(
+    rules: RoomVersionRules,
+    roomId: string,
+    draft: EventDraft,
+    prevEventIds: readonly string[],
+  ): Promise<{ event: RoomEvent; stateBefore: ResolvedState }> {
+    const prevs = [...(await this.events.getEvents(prevEventIds)).values()]
+      .sort((a, b) => b.event.depth - a.event.depth)
+      .slice(0, MAX_PREV_EVENTS);
+    const before = await this.state.stateAfter(rules, prevs.map((p) => p.event.eventId));
+    const types = authEventTypes(draft.type, draft.stateKey, draft.sender, draft.content, rules);
+    const authIds = types
+      .map(([t, k]) => before.state.get(stateKey(t, k)))
+      .filter((id): id is string => id !== undefined);
+    const authEvents = [...(await this.events.getEvents(authIds)).values()].map((s) => s.event);
+    const depth = Math.min(MAX_DEPTH, Math.max(0, ...prevs.map((p) => p.event.depth)) + 1);
+    const event = this.build(rules, roomId, draft, prevs.map((p) => p.event), authEvents, depth);
+    // The rules read the create event even where it is not an auth event (v12).
+    const lookup = await this.state.authLookup(before.state, [["m.room.create", ""], ...types]);
+    checkAuth(event, lookup, rules);
+    return { event, stateBefore: before };
+  }
+
+  async rulesOf(roomId: string): Promise<RoomVersionRules> {
     const version = await this.rooms.version(roomId);
     const rules = version === undefined ? undefined : getRoomVersion(version);
     if (!rules) throw new UnknownRoomError(roomId);
-    return this.locks.run(roomId, async () => {
-      const extremities = await this.events.forwardExtremities(roomId);
-      const prevs = [...(await this.events.getEvents(extremities)).values()]
-        .sort((a, b) => b.event.depth - a.event.depth)
-        .slice(0, MAX_PREV_EVENTS);
-      const prevIds = prevs.map((p) => p.event.eventId);
-      const before = await this.state.stateAfter(rules, prevIds);
-      const types = authEventTypes(draft.type, draft.stateKey, draft.sender, draft.content, rules);
-      const authIds = types
-        .map(([t, k]) => before.state.get(t + "\u0000" + k))
-        .filter((id): id is string => id !== undefined);
-      const authEvents = [...(await this.events.getEvents(authIds)).values()].map((s) => s.event);
-      const depth = Math.min(MAX_DEPTH, Math.max(0, ...prevs.map((p) => p.event.depth)) + 1);
-      const event = this.build(rules, roomId, draft, prevs.map((p) => p.event), authEvents, depth);
-      // The rules read the create event even where it is not an auth event (v12).
-      const lookup = await this.state.authLookup(before.state, [["m.room.create", ""], ...types]);
-      checkAuth(event, lookup, rules);
-      return this.persister.persist(event, rules, { stateBefore: before });
-    });
+    return rules;
   }
 
   private build(

@@ -163,3 +163,55 @@ for (const engine of ENGINES) {
     });
   }
 }
+
+for (const engine of ENGINES) {
+  for (const roomVersion of ["10", "12"]) {
+    describe(`forks on ${engine}, room version ${roomVersion}: state resolution in the persist pipeline`, { skip: engine === "postgres" ? postgresUnavailable() : undefined }, () => {
+      let db: TestDatabase;
+      let hs: ServerContext;
+      after(async () => {
+        await hs?.db.close();
+        await db?.dispose();
+      });
+
+      it("resolves two concurrent topic changes, then merges the branches", async () => {
+        db = await createTestDatabase(engine);
+        hs = await buildContext(db.config({ server_name: "test.local" }), log);
+        const seen: string[] = [];
+        hs.persister.onPersisted((p) => seen.push(p.event.eventId));
+
+        const roomId = (await hs.localEvents.createRoom(ALICE, roomVersion)).event.roomId;
+        const send = (draft: Parameters<ServerContext["localEvents"]["send"]>[1]) => hs.localEvents.send(roomId, draft);
+        await send({ type: "m.room.member", stateKey: ALICE, sender: ALICE, content: { membership: "join" } });
+        const users: Record<string, number> = roomVersion === "12" ? { [BOB]: 50 } : { [ALICE]: 100, [BOB]: 50 };
+        await send({ type: "m.room.power_levels", stateKey: "", sender: ALICE, content: { users, state_default: 50 } });
+        await send({ type: "m.room.join_rules", stateKey: "", sender: ALICE, content: { join_rule: "public" } });
+        const fork = (await send({ type: "m.room.member", stateKey: BOB, sender: BOB, content: { membership: "join" } })).event;
+
+        const rules = await hs.localEvents.rulesOf(roomId);
+        const t = Date.now();
+        const a = await hs.localEvents.prepare(rules, roomId, { type: "m.room.topic", stateKey: "", sender: ALICE, content: { topic: "A" }, originServerTs: t }, [fork.eventId]);
+        const b = await hs.localEvents.prepare(rules, roomId, { type: "m.room.topic", stateKey: "", sender: BOB, content: { topic: "B" }, originServerTs: t + 1 }, [fork.eventId]);
+        await hs.persister.persist(a.event, rules, { stateBefore: a.stateBefore });
+        await hs.persister.persist(b.event, rules, { stateBefore: b.stateBefore });
+
+        assert.deepEqual((await hs.events.forwardExtremities(roomId)).sort(), [a.event.eventId, b.event.eventId].sort());
+        // Equal mainline position (same power levels), so the later timestamp is applied last and wins.
+        const current = await hs.states.currentState(roomId);
+        assert.equal(current.get(stateKey("m.room.topic", "")), b.event.eventId);
+
+        const merge = await send({ type: "m.room.message", sender: ALICE, content: { msgtype: "m.text", body: "merged" } });
+        assert.deepEqual([...merge.event.prevEventIds].sort(), [a.event.eventId, b.event.eventId].sort());
+        assert.deepEqual(await hs.events.forwardExtremities(roomId), [merge.event.eventId]);
+        const afterMerge = await hs.events.getEvent(merge.event.eventId);
+        const state = await hs.states.getSnapshot(afterMerge!.stateSnapshot!);
+        assert.equal(state.get(stateKey("m.room.topic", "")), b.event.eventId);
+        assert.equal(state.get(stateKey("m.room.member", BOB)), fork.eventId);
+
+        // Listeners heard every committed event, once, in commit order.
+        assert.equal(seen.length, 8);
+        assert.equal(seen[seen.length - 1], merge.event.eventId);
+      });
+    });
+  }
+}
