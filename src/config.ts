@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
+import { isValidServerName } from "./room/identifiers.js";
 import { isKnownRoomVersion } from "./room/versions.js";
 
 export interface Config {
@@ -62,7 +63,7 @@ const integer = (min: number, max: number): Check => (v, n) => {
 // Server names: a hostname, IPv4 or [IPv6] literal, with an optional port (appendices: server name grammar).
 const serverName: Check = (v, n) => {
   const s = string(v, n) as string;
-  if (!/^(\[[0-9A-Fa-f:.]{2,45}\]|[0-9A-Za-z.-]{1,255})(:\d{1,5})?$/.test(s)) {
+  if (!isValidServerName(s)) {
     throw new ConfigError(n, `not a valid server name: ${JSON.stringify(s)}`);
   }
   return s;

@@ -11,7 +11,7 @@ import { createLogger } from "./logger.js";
 import { migrate, openDatabase } from "./storage/database.js";
 import { AccountStore } from "./storage/account-store.js";
 import { startHomeserver } from "./homeserver.js";
-import { isValidLocalpart } from "./identifiers.js";
+import { isValidLocalpart } from "./room/identifiers.js";
 
 const USAGE = `usage: pimatrix <command> [options]
 

@@ -14,12 +14,11 @@
  */
 import { decodeBase64 } from "../crypto/base64.js";
 import { verifySignedJson } from "../crypto/signing.js";
-import { serverNameOf } from "../identifiers.js";
+import { isValidUserId, serverNameOf } from "./identifiers.js";
 import {
   LEVEL_KEYS,
   creators,
   isValidLevel,
-  isValidUserId,
   originalCreator,
   parseLevel,
   parseLevelMap,

@@ -201,17 +201,3 @@ export function requiredLevelIn(pl: PowerLevels, type: string, stateKey: string 
 export function roomNotificationLevelIn(pl: PowerLevels): number {
   return pl.notifications.get("room") ?? ROOM_NOTIFICATION_DEFAULT;
 }
-
-const SERVER_NAME = /^(?:\[[0-9A-Fa-f:.]{2,45}\]|[0-9A-Za-z.-]{1,255})(?::[0-9]{1,5})?$/;
-
-/**
- * A user id as rooms must accept it: `@`, a localpart of anything but `:` and
- * NUL (historical ids may even be empty), `:`, a grammatical server name, and
- * at most 255 bytes. Stricter than this would split rooms that have old users.
- */
-export function isValidUserId(id: string): boolean {
-  if (!id.startsWith("@") || Buffer.byteLength(id, "utf8") > 255) return false;
-  const colon = id.indexOf(":");
-  if (colon === -1 || id.slice(0, colon).includes("\u0000")) return false;
-  return SERVER_NAME.test(id.slice(colon + 1));
-}

@@ -3,7 +3,6 @@ import { describe, it } from "node:test";
 
 import {
   creators,
-  isValidUserId,
   originalCreator,
   parseLevel,
   parsePowerLevels,
@@ -12,6 +11,7 @@ import {
   roomNotificationLevelIn,
   userPowerLevel,
 } from "../../../src/room/power-levels.js";
+import { isValidUserId } from "../../../src/room/identifiers.js";
 import { stateKey, type JsonObject, type JsonValue, type RoomEvent, type StateLookup } from "../../../src/room/types.js";
 import { getRoomVersion, type RoomVersionRules } from "../../../src/room/versions.js";
 import { makeEvent } from "../../support/events.js";
