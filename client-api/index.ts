@@ -4,10 +4,12 @@
  */
 import Router from "@koa/router";
 import type { ServerContext } from "../src/context.js";
+import { registerAccount } from "./account.js";
 import { registerVersions } from "./versions.js";
 
-export function createClientApi(_hs: ServerContext): Router {
+export function createClientApi(hs: ServerContext): Router {
   const router = new Router();
   registerVersions(router);
+  registerAccount(router, hs);
   return router;
 }

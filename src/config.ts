@@ -30,6 +30,10 @@ export interface Config {
   event_cache_size: number;
   state_cache_size: number;
   state_delta_chain_max: number;
+  registration: {
+    enabled: boolean;
+    shared_secret: string;
+  };
   log_level: "error" | "warn" | "info" | "debug";
 }
 
@@ -68,6 +72,11 @@ const serverName: Check = (v, n) => {
   }
   return s;
 };
+const boolean: Check = (v, n) => {
+  if (v === true || v === "true") return true;
+  if (v === false || v === "false") return false;
+  throw new ConfigError(n, `expected true or false, got ${JSON.stringify(v)}`);
+};
 const roomVersion: Check = (v, n) => {
   const s = typeof v === "number" ? String(v) : v;
   if (!isKnownRoomVersion(s)) throw new ConfigError(n, `unknown room version ${JSON.stringify(v)}`);
@@ -94,6 +103,10 @@ export const SCHEMA: Record<string, Check | Record<string, Check>> = {
   event_cache_size: integer(0, 10_000_000),
   state_cache_size: integer(0, 1_000_000),
   state_delta_chain_max: integer(1, 10_000),
+  registration: {
+    enabled: boolean,
+    shared_secret: string,
+  },
   log_level: oneOf("error", "warn", "info", "debug"),
 };
 

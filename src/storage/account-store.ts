@@ -4,7 +4,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { hashPassword, verifyPassword } from "../crypto/password.js";
-import type { Database } from "./database.js";
+import { isUniqueViolation, type Database } from "./database.js";
 
 export interface UserRow {
   userId: string;
@@ -25,14 +25,22 @@ function tokenHash(token: string): string {
 export class AccountStore {
   constructor(private readonly db: Database) {}
 
-  async createUser(userId: string, password: string | null, opts: { admin?: boolean } = {}): Promise<void> {
-    await this.db.knex("users").insert({
-      user_id: userId,
-      password_hash: password === null ? null : await hashPassword(password),
-      admin: opts.admin ?? false,
-      deactivated: false,
-      created_ts: Date.now(),
-    });
+  /** Create a user; false if the id is taken (also when another request took it a moment ago). */
+  async createUser(userId: string, password: string | null, opts: { admin?: boolean } = {}): Promise<boolean> {
+    const passwordHash = password === null ? null : await hashPassword(password);
+    try {
+      await this.db.knex("users").insert({
+        user_id: userId,
+        password_hash: passwordHash,
+        admin: opts.admin ?? false,
+        deactivated: false,
+        created_ts: Date.now(),
+      });
+      return true;
+    } catch (err) {
+      if (isUniqueViolation(err)) return false;
+      throw err;
+    }
   }
 
   async getUser(userId: string): Promise<UserRow | undefined> {
@@ -62,6 +70,28 @@ export class AccountStore {
       await trx("access_tokens").insert({ token_hash: tokenHash(accessToken), user_id: userId, device_id: device, created_ts: now });
     });
     return { userId, deviceId: device, accessToken };
+  }
+
+  async userExists(userId: string): Promise<boolean> {
+    return (await this.db.knex("users").where({ user_id: userId }).first("user_id")) !== undefined;
+  }
+
+  /** End one session: its token, and the device it was on. */
+  async endSession(token: string): Promise<void> {
+    const owner = await this.ownerOfToken(token);
+    if (!owner) return;
+    await this.db.knex.transaction(async (trx) => {
+      await trx("access_tokens").where({ user_id: owner.userId, device_id: owner.deviceId }).del();
+      await trx("devices").where({ user_id: owner.userId, device_id: owner.deviceId }).del();
+    });
+  }
+
+  /** End every session of a user. */
+  async endAllSessions(userId: string): Promise<void> {
+    await this.db.knex.transaction(async (trx) => {
+      await trx("access_tokens").where({ user_id: userId }).del();
+      await trx("devices").where({ user_id: userId }).del();
+    });
   }
 
   async ownerOfToken(token: string): Promise<TokenOwner | undefined> {

@@ -58,3 +58,9 @@ export async function migrate(db: Database): Promise<string[]> {
   const [, applied] = (await db.knex.migrate.latest({ migrationSource })) as [number, string[]];
   return applied;
 }
+
+/** Whether an insert failed on a primary key or unique constraint (SQLite or PostgreSQL). */
+export function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  return code === "23505" || code === "SQLITE_CONSTRAINT_PRIMARYKEY" || code === "SQLITE_CONSTRAINT_UNIQUE";
+}

@@ -1,0 +1,132 @@
+/**
+ * Accounts and sessions: /register (with user-interactive auth),
+ * /register/available, /login, /logout, /logout/all, /account/whoami.
+ */
+import type Router from "@koa/router";
+import type { ServerContext } from "../src/context.js";
+import { requireUser } from "../src/http/auth.js";
+import { readJsonObject } from "../src/http/body.js";
+import { MatrixError, forbidden } from "../src/http/errors.js";
+import { optionalBoolean, optionalObject, optionalString } from "../src/http/params.js";
+import { isValidLocalpart } from "../src/room/identifiers.js";
+import { InteractiveAuth } from "./uia.js";
+
+const PREFIX = "/_matrix/client/v3";
+const MAX_PASSWORD_BYTES = 512;
+
+export function registerAccount(router: Router, hs: ServerContext): void {
+  const uia = new InteractiveAuth();
+  const limit = hs.config.max_request_body_bytes;
+  const serverName = hs.config.server_name;
+
+  /** The user id a requested username means here, or the spec's error. */
+  const userIdFor = (username: string): string => {
+    const localpart = username.startsWith("@") ? username.slice(1).split(":")[0] : username;
+    if (username.startsWith("@") && username.slice(username.indexOf(":") + 1) !== serverName) {
+      throw new MatrixError(400, "M_INVALID_USERNAME", "User ID is not on this server");
+    }
+    if (!isValidLocalpart(localpart)) {
+      throw new MatrixError(400, "M_INVALID_USERNAME", "User ID may only contain a-z, 0-9, and . _ = - / +");
+    }
+    const userId = `@${localpart}:${serverName}`;
+    if (Buffer.byteLength(userId) > 255) throw new MatrixError(400, "M_INVALID_USERNAME", "User ID is too long");
+    return userId;
+  };
+
+  router.get(`${PREFIX}/register/available`, async (ctx) => {
+    const username = ctx.query.username;
+    if (typeof username !== "string") throw new MatrixError(400, "M_MISSING_PARAM", "Missing username");
+    const userId = userIdFor(username);
+    if (await hs.accounts.userExists(userId)) throw new MatrixError(400, "M_USER_IN_USE", "User ID already taken");
+    ctx.body = { available: true };
+  });
+
+  router.post(`${PREFIX}/register`, async (ctx) => {
+    const kind = ctx.query.kind ?? "user";
+    if (kind === "guest") throw new MatrixError(403, "M_GUEST_ACCESS_FORBIDDEN", "Guest access is disabled");
+    if (kind !== "user") throw new MatrixError(400, "M_INVALID_PARAM", "kind must be user or guest");
+    const body = await readJsonObject(ctx, limit);
+    if (!hs.config.registration.enabled) throw forbidden("Registration is disabled");
+
+    const username = optionalString(body, "username");
+    const password = optionalString(body, "password");
+    const deviceId = optionalString(body, "device_id");
+    const displayName = optionalString(body, "initial_device_display_name");
+    const inhibitLogin = optionalBoolean(body, "inhibit_login") ?? false;
+    optionalObject(body, "auth");
+    if (password !== undefined && Buffer.byteLength(password) > MAX_PASSWORD_BYTES) {
+      throw new MatrixError(400, "M_INVALID_PARAM", "Password is too long");
+    }
+    // Check the name before asking for auth, so a client learns it is taken at once.
+    const userId = username !== undefined ? userIdFor(username.toLowerCase()) : undefined;
+    if (userId && (await hs.accounts.userExists(userId))) throw new MatrixError(400, "M_USER_IN_USE", "User ID already taken");
+
+    await uia.require("register", body, [["m.login.dummy"]], { "m.login.dummy": () => {} });
+
+    const finalId = userId ?? (await freshUserId(hs));
+    if (!(await hs.accounts.createUser(finalId, password ?? null))) {
+      throw new MatrixError(400, "M_USER_IN_USE", "User ID already taken");
+    }
+    hs.log.info("registered", { user_id: finalId });
+    if (inhibitLogin) {
+      ctx.body = { user_id: finalId };
+      return;
+    }
+    const session = await hs.accounts.createSession(finalId, deviceId, displayName);
+    ctx.body = { user_id: finalId, access_token: session.accessToken, device_id: session.deviceId, home_server: serverName };
+  });
+
+  router.get(`${PREFIX}/login`, (ctx) => {
+    ctx.body = { flows: [{ type: "m.login.password" }] };
+  });
+
+  router.post(`${PREFIX}/login`, async (ctx) => {
+    const body = await readJsonObject(ctx, limit);
+    const type = optionalString(body, "type");
+    if (type !== "m.login.password") throw new MatrixError(400, "M_UNKNOWN", `Unknown login type ${type}`);
+    const password = optionalString(body, "password");
+    const identifier = optionalObject(body, "identifier");
+    let user: string | undefined;
+    if (identifier) {
+      if (identifier.type !== "m.id.user") throw new MatrixError(400, "M_UNKNOWN", "Only m.id.user identifiers are supported");
+      user = optionalString(identifier, "user");
+    } else {
+      user = optionalString(body, "user"); // deprecated top-level form
+    }
+    if (!user || password === undefined) throw new MatrixError(400, "M_MISSING_PARAM", "Missing user or password");
+    const lower = user.toLowerCase();
+    const userId = lower.startsWith("@") ? lower : `@${lower}:${serverName}`;
+    if (!(await hs.accounts.checkPassword(userId, password))) throw forbidden("Invalid username or password");
+    const session = await hs.accounts.createSession(
+      userId,
+      optionalString(body, "device_id"),
+      optionalString(body, "initial_device_display_name"),
+    );
+    ctx.body = { user_id: userId, access_token: session.accessToken, device_id: session.deviceId, home_server: serverName };
+  });
+
+  router.post(`${PREFIX}/logout`, async (ctx) => {
+    const me = await requireUser(ctx, hs.accounts);
+    await hs.accounts.endSession(me.accessToken);
+    ctx.body = {};
+  });
+
+  router.post(`${PREFIX}/logout/all`, async (ctx) => {
+    const me = await requireUser(ctx, hs.accounts);
+    await hs.accounts.endAllSessions(me.userId);
+    ctx.body = {};
+  });
+
+  router.get(`${PREFIX}/account/whoami`, async (ctx) => {
+    const me = await requireUser(ctx, hs.accounts);
+    ctx.body = { user_id: me.userId, device_id: me.deviceId, is_guest: false };
+  });
+}
+
+/** A numeric localpart nobody has, for registrations that name no user (as Synapse does). */
+async function freshUserId(hs: ServerContext): Promise<string> {
+  for (;;) {
+    const candidate = `@${Math.floor(Math.random() * 1e10)}:${hs.config.server_name}`;
+    if (!(await hs.accounts.userExists(candidate))) return candidate;
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * Who is calling: the access token from the Authorization header (or the
+ * deprecated access_token query parameter), resolved to a user and device.
+ */
+import type { Context } from "koa";
+import type { AccountStore, TokenOwner } from "../storage/account-store.js";
+import { MatrixError, missingToken, unknownToken } from "./errors.js";
+
+export interface Requester extends TokenOwner {
+  readonly accessToken: string;
+}
+
+export function accessTokenOf(ctx: Context): string | undefined {
+  const header = ctx.get("authorization");
+  if (header) {
+    const m = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!m) throw new MatrixError(401, "M_MISSING_TOKEN", "Authorization header is not a Bearer token");
+    return m[1];
+  }
+  const q = ctx.query.access_token;
+  return typeof q === "string" && q.length > 0 ? q : undefined;
+}
+
+export async function requireUser(ctx: Context, accounts: AccountStore): Promise<Requester> {
+  const token = accessTokenOf(ctx);
+  if (!token) throw missingToken();
+  const owner = await accounts.ownerOfToken(token);
+  if (!owner) throw unknownToken();
+  return { ...owner, accessToken: token };
+}

@@ -1,0 +1,124 @@
+/**
+ * Accounts over real HTTP: registration with user-interactive auth,
+ * login, whoami, logout, and the errors each misuse gets.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { startHomeserver, type RunningServer } from "../../src/homeserver.js";
+import { createLogger } from "../../src/logger.js";
+import { ENGINES, createTestDatabase, postgresUnavailable, type TestDatabase } from "../support/databases.js";
+
+interface Reply {
+  status: number;
+  body: Record<string, any>;
+}
+
+for (const engine of ENGINES) {
+  describe(`accounts on ${engine}`, { skip: engine === "postgres" ? postgresUnavailable() : undefined }, () => {
+    let db: TestDatabase;
+    let server: RunningServer;
+    const call = async (method: string, path: string, body?: unknown, token?: string): Promise<Reply> => {
+      const headers: Record<string, string> = {};
+      if (token) headers.authorization = `Bearer ${token}`;
+      if (body !== undefined) headers["content-type"] = "application/json";
+      const res = await fetch(`${server.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      return { status: res.status, body: (await res.json()) as Record<string, any> };
+    };
+    const register = async (username: string, password: string) => {
+      const first = await call("POST", "/_matrix/client/v3/register", { username, password });
+      assert.equal(first.status, 401);
+      return call("POST", "/_matrix/client/v3/register", { username, password, auth: { type: "m.login.dummy", session: first.body.session } });
+    };
+
+    before(async () => {
+      db = await createTestDatabase(engine);
+      server = await startHomeserver(db.config({ server_name: "acc.test", registration: { enabled: true } }), createLogger("warn"));
+    });
+    after(async () => {
+      await server?.stop();
+      await db?.dispose();
+    });
+
+    it("asks for user-interactive auth, then registers with m.login.dummy", async () => {
+      const first = await call("POST", "/_matrix/client/v3/register", { username: "alice", password: "pw-alice" });
+      assert.equal(first.status, 401);
+      assert.deepEqual(first.body.flows, [{ stages: ["m.login.dummy"] }]);
+      assert.equal(typeof first.body.session, "string");
+      assert.equal(first.body.errcode, undefined, "a first challenge carries no error");
+      const done = await call("POST", "/_matrix/client/v3/register", {
+        username: "alice", password: "pw-alice", initial_device_display_name: "laptop",
+        auth: { type: "m.login.dummy", session: first.body.session },
+      });
+      assert.equal(done.status, 200);
+      assert.equal(done.body.user_id, "@alice:acc.test");
+      assert.equal(typeof done.body.access_token, "string");
+      assert.equal(typeof done.body.device_id, "string");
+      const who = await call("GET", "/_matrix/client/v3/account/whoami", undefined, done.body.access_token);
+      assert.deepEqual(who.body, { user_id: "@alice:acc.test", device_id: done.body.device_id, is_guest: false });
+    });
+
+    it("refuses taken and invalid names, and a stale or foreign UIA session", async () => {
+      const taken = await call("POST", "/_matrix/client/v3/register", { username: "alice", password: "x" });
+      assert.equal(taken.status, 400);
+      assert.equal(taken.body.errcode, "M_USER_IN_USE");
+      const avail = await call("GET", "/_matrix/client/v3/register/available?username=alice");
+      assert.equal(avail.body.errcode, "M_USER_IN_USE");
+      assert.deepEqual((await call("GET", "/_matrix/client/v3/register/available?username=newbie")).body, { available: true });
+      for (const bad of ["Ali ce", "al:ice", "émile", ""]) {
+        const res = await call("POST", "/_matrix/client/v3/register", { username: bad, password: "x" });
+        assert.equal(res.status, 400, bad);
+        assert.equal(res.body.errcode, "M_INVALID_USERNAME", bad);
+      }
+      const stale = await call("POST", "/_matrix/client/v3/register", { username: "bob", password: "x", auth: { type: "m.login.dummy", session: "nope" } });
+      assert.equal(stale.status, 400);
+      const wrongType = await call("POST", "/_matrix/client/v3/register", { username: 42, password: "x" });
+      assert.equal(wrongType.status, 400);
+      assert.equal(wrongType.body.errcode, "M_BAD_JSON");
+    });
+
+    it("logs in with a password, refuses a wrong one, and ends sessions on logout", async () => {
+      await register("carol", "pw-carol");
+      const wrong = await call("POST", "/_matrix/client/v3/login", { type: "m.login.password", identifier: { type: "m.id.user", user: "carol" }, password: "nope" });
+      assert.equal(wrong.status, 403);
+      assert.equal(wrong.body.errcode, "M_FORBIDDEN");
+      const flows = await call("GET", "/_matrix/client/v3/login");
+      assert.deepEqual(flows.body.flows, [{ type: "m.login.password" }]);
+      const a = await call("POST", "/_matrix/client/v3/login", { type: "m.login.password", identifier: { type: "m.id.user", user: "@carol:acc.test" }, password: "pw-carol" });
+      const b = await call("POST", "/_matrix/client/v3/login", { type: "m.login.password", identifier: { type: "m.id.user", user: "carol" }, password: "pw-carol", device_id: "PHONE" });
+      assert.equal(a.status, 200);
+      assert.equal(b.body.device_id, "PHONE");
+      assert.equal((await call("POST", "/_matrix/client/v3/logout", {}, a.body.access_token)).status, 200);
+      const gone = await call("GET", "/_matrix/client/v3/account/whoami", undefined, a.body.access_token);
+      assert.equal(gone.status, 401);
+      assert.equal(gone.body.errcode, "M_UNKNOWN_TOKEN");
+      assert.equal((await call("GET", "/_matrix/client/v3/account/whoami", undefined, b.body.access_token)).status, 200);
+      await call("POST", "/_matrix/client/v3/logout/all", {}, b.body.access_token);
+      assert.equal((await call("GET", "/_matrix/client/v3/account/whoami", undefined, b.body.access_token)).status, 401);
+    });
+
+    it("tells a missing token from an unknown one, and accepts the deprecated query parameter", async () => {
+      const missing = await call("GET", "/_matrix/client/v3/account/whoami");
+      assert.equal(missing.status, 401);
+      assert.equal(missing.body.errcode, "M_MISSING_TOKEN");
+      const reg = await register("dave", "pw-dave");
+      const res = await fetch(`${server.url}/_matrix/client/v3/account/whoami?access_token=${encodeURIComponent(reg.body.access_token)}`);
+      assert.equal(((await res.json()) as { user_id: string }).user_id, "@dave:acc.test");
+    });
+  });
+}
+
+describe("registration switched off (the default)", () => {
+  it("answers /register with 403 M_FORBIDDEN and creates nobody", async () => {
+    const db = await createTestDatabase("sqlite");
+    const server = await startHomeserver(db.config(), createLogger("warn"));
+    try {
+      const res = await fetch(`${server.url}/_matrix/client/v3/register`, { method: "POST", body: JSON.stringify({ username: "x", password: "y", auth: { type: "m.login.dummy" } }) });
+      assert.equal(res.status, 403);
+      assert.equal(((await res.json()) as { errcode: string }).errcode, "M_FORBIDDEN");
+      assert.equal(await server.context.accounts.userExists("@x:localhost"), false);
+    } finally {
+      await server.stop();
+      await db.dispose();
+    }
+  });
+});
