@@ -5,11 +5,15 @@
 import Router from "@koa/router";
 import type { ServerContext } from "../src/context.js";
 import { registerAccount } from "./account.js";
+import { registerRooms } from "./rooms.js";
+import { registerSync } from "./sync.js";
 import { registerVersions } from "./versions.js";
 
 export function createClientApi(hs: ServerContext): Router {
   const router = new Router();
   registerVersions(router);
   registerAccount(router, hs);
+  registerRooms(router, hs);
+  registerSync(router, hs);
   return router;
 }

@@ -4,6 +4,8 @@
  */
 import type { Knex } from "knex";
 import * as m0001 from "./0001_rooms_and_accounts.js";
+import * as m0002 from "./0002_room_client.js";
+import * as m0003 from "./0003_sync.js";
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -12,6 +14,8 @@ interface Migration {
 
 export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migration]> = [
   ["0001_rooms_and_accounts", m0001],
+  ["0002_room_client", m0002],
+  ["0003_sync", m0003],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {
