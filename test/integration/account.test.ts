@@ -6,6 +6,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { startHomeserver, type RunningServer } from "../../src/homeserver.js";
 import { createLogger } from "../../src/logger.js";
+import { assertSpecResponse } from "../support/spec.js";
 import { ENGINES, createTestDatabase, postgresUnavailable, type TestDatabase } from "../support/databases.js";
 
 interface Reply {
@@ -50,17 +51,21 @@ for (const engine of ENGINES) {
         auth: { type: "m.login.dummy", session: first.body.session },
       });
       assert.equal(done.status, 200);
+      assertSpecResponse("client-server", "registration.yaml", "POST", "/register", 200, done.body);
+      assertSpecResponse("client-server", "registration.yaml", "POST", "/register", 401, first.body);
       assert.equal(done.body.user_id, "@alice:acc.test");
       assert.equal(typeof done.body.access_token, "string");
       assert.equal(typeof done.body.device_id, "string");
       const who = await call("GET", "/_matrix/client/v3/account/whoami", undefined, done.body.access_token);
       assert.deepEqual(who.body, { user_id: "@alice:acc.test", device_id: done.body.device_id, is_guest: false });
+      assertSpecResponse("client-server", "whoami.yaml", "GET", "/account/whoami", 200, who.body);
     });
 
     it("refuses taken and invalid names, and a stale or foreign UIA session", async () => {
       const taken = await call("POST", "/_matrix/client/v3/register", { username: "alice", password: "x" });
       assert.equal(taken.status, 400);
       assert.equal(taken.body.errcode, "M_USER_IN_USE");
+      assertSpecResponse("client-server", "registration.yaml", "POST", "/register", 400, taken.body);
       const avail = await call("GET", "/_matrix/client/v3/register/available?username=alice");
       assert.equal(avail.body.errcode, "M_USER_IN_USE");
       assert.deepEqual((await call("GET", "/_matrix/client/v3/register/available?username=newbie")).body, { available: true });
@@ -86,6 +91,9 @@ for (const engine of ENGINES) {
       const a = await call("POST", "/_matrix/client/v3/login", { type: "m.login.password", identifier: { type: "m.id.user", user: "@carol:acc.test" }, password: "pw-carol" });
       const b = await call("POST", "/_matrix/client/v3/login", { type: "m.login.password", identifier: { type: "m.id.user", user: "carol" }, password: "pw-carol", device_id: "PHONE" });
       assert.equal(a.status, 200);
+      assertSpecResponse("client-server", "login.yaml", "POST", "/login", 200, a.body);
+      assertSpecResponse("client-server", "login.yaml", "POST", "/login", 403, wrong.body);
+      assertSpecResponse("client-server", "login.yaml", "GET", "/login", 200, flows.body);
       assert.equal(b.body.device_id, "PHONE");
       assert.equal((await call("POST", "/_matrix/client/v3/logout", {}, a.body.access_token)).status, 200);
       const gone = await call("GET", "/_matrix/client/v3/account/whoami", undefined, a.body.access_token);

@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { startHomeserver, type RunningServer } from "../../src/homeserver.js";
 import { createLogger } from "../../src/logger.js";
+import { assertSpecResponse } from "../support/spec.js";
 import { ENGINES, createTestDatabase, postgresUnavailable, type TestDatabase } from "../support/databases.js";
 
 for (const engine of ENGINES) {
@@ -32,6 +33,7 @@ for (const engine of ENGINES) {
       assert.ok(Array.isArray(body.versions) && body.versions.length > 0);
       for (const v of body.versions) assert.match(v, /^v1\.\d+$/);
       assert.equal(typeof body.unstable_features, "object");
+      assertSpecResponse("client-server", "versions.yaml", "GET", "/versions", 200, body);
       assert.equal(res.headers.get("access-control-allow-origin"), "*");
     });
 
