@@ -67,6 +67,8 @@ export function registerAccount(router: Router, hs: ServerContext): void {
     if (!(await hs.accounts.createUser(finalId, password ?? null))) {
       throw new MatrixError(400, "M_USER_IN_USE", "User ID already taken");
     }
+    // New users start with their localpart as display name, as clients expect a name to show.
+    await hs.profiles.set(finalId, "displayname", finalId.slice(1, finalId.indexOf(":")));
     hs.log.info("registered", { user_id: finalId });
     if (inhibitLogin) {
       ctx.body = { user_id: finalId };

@@ -7,11 +7,13 @@ import type { ServerContext } from "../src/context.js";
 import { registerAccount } from "./account.js";
 import { registerRooms } from "./rooms.js";
 import { registerSync } from "./sync.js";
-import { registerVersions } from "./versions.js";
+import { registerProfile } from "./profile.js";
+import { registerServerInfo } from "./server-info.js";
 
 export function createClientApi(hs: ServerContext): Router {
   const router = new Router();
-  registerVersions(router);
+  registerServerInfo(router, hs);
+  registerProfile(router, hs);
   registerAccount(router, hs);
   registerRooms(router, hs);
   registerSync(router, hs);

@@ -6,6 +6,7 @@ import type { Knex } from "knex";
 import * as m0001 from "./0001_rooms_and_accounts.js";
 import * as m0002 from "./0002_room_client.js";
 import * as m0003 from "./0003_sync.js";
+import * as m0004 from "./0004_profiles.js";
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -16,6 +17,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ["0001_rooms_and_accounts", m0001],
   ["0002_room_client", m0002],
   ["0003_sync", m0003],
+  ["0004_profiles", m0004],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

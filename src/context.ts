@@ -11,6 +11,7 @@ import type { Logger } from "./logger.js";
 import type { AccountStore } from "./storage/account-store.js";
 import type { Database } from "./storage/database.js";
 import type { EventStore } from "./storage/event-store.js";
+import type { ProfileStore } from "./storage/profile-store.js";
 import type { RoomStore } from "./storage/room-store.js";
 import type { StateStore } from "./storage/state-store.js";
 import type { StreamIdGenerator } from "./storage/stream-ids.js";
@@ -21,6 +22,7 @@ export interface ServerContext {
   readonly db: Database;
   readonly signingKey: SigningKey;
   readonly accounts: AccountStore;
+  readonly profiles: ProfileStore;
   readonly rooms: RoomStore;
   readonly events: EventStore;
   readonly states: StateStore;

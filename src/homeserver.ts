@@ -19,6 +19,7 @@ import { createLogger, type Logger } from "./logger.js";
 import { AccountStore } from "./storage/account-store.js";
 import { migrate, openDatabase, type Database } from "./storage/database.js";
 import { EventStore } from "./storage/event-store.js";
+import { ProfileStore } from "./storage/profile-store.js";
 import { RoomStore } from "./storage/room-store.js";
 import { StateStore } from "./storage/state-store.js";
 import { StreamIdGenerator } from "./storage/stream-ids.js";
@@ -63,6 +64,7 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
   return {
     config, log, db, signingKey, rooms, events, states, stateReader, persister, localEvents, eventStream,
     accounts: new AccountStore(db),
+    profiles: new ProfileStore(db),
   };
 }
 

@@ -190,8 +190,15 @@ function levelOf(c: Ctx, userId: string): number {
   return userLevelIn(c.pl, userId, c.creators);
 }
 
+/**
+ * The room's join rule. The spec does not say what applies when there is no
+ * m.room.join_rules event (or it lacks join_rule); Synapse, and so most of the
+ * federation, treats that as "invite", and state resolution must agree with it.
+ */
 function joinRuleOf(c: Ctx): string | undefined {
-  const r = c.state(JOIN_RULES, "")?.content.join_rule;
+  const content = c.state(JOIN_RULES, "")?.content;
+  if (content === undefined || !("join_rule" in content)) return "invite";
+  const r = content.join_rule;
   return typeof r === "string" ? r : undefined;
 }
 

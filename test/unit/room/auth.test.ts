@@ -446,6 +446,17 @@ describe("m.room.member: join", () => {
     }
   });
 
+  it("treats a room without m.room.join_rules as invite-only, as Synapse does", () => {
+    for (const v of ALL) {
+      const room = new Room(v).member(ALICE, "join");
+      // A joined member may send a new join (a profile change); nobody else may join.
+      room.allows(membership(ALICE, ALICE, "join", { displayname: "Alice" }), `v${v}`);
+      room.rejects(membership(BOB, BOB, "join"), joinOtherwise(v), `v${v}`);
+      room.member(BOB, "invite", ALICE);
+      room.allows(membership(BOB, BOB, "join"), `v${v}`);
+    }
+  });
+
   it("x.1 uses content.creator in v10 and the create sender from v11", () => {
     for (const v of ["10", "11", "12"]) {
       const room = new Room(v, { creator: CAROL });
