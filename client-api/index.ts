@@ -5,6 +5,7 @@
 import Router from "@koa/router";
 import type { ServerContext } from "../src/context.js";
 import { registerAccount } from "./account.js";
+import { registerAccountData } from "./account-data.js";
 import { registerRooms } from "./rooms.js";
 import { registerSync } from "./sync.js";
 import { registerProfile } from "./profile.js";
@@ -14,6 +15,7 @@ export function createClientApi(hs: ServerContext): Router {
   const router = new Router();
   registerServerInfo(router, hs);
   registerProfile(router, hs);
+  registerAccountData(router, hs);
   registerAccount(router, hs);
   registerRooms(router, hs);
   registerSync(router, hs);

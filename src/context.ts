@@ -9,6 +9,7 @@ import type { EventPersister } from "./engine/persist.js";
 import type { RoomStateReader } from "./engine/state.js";
 import type { Logger } from "./logger.js";
 import type { AccountStore } from "./storage/account-store.js";
+import type { AccountDataStore } from "./storage/account-data-store.js";
 import type { Database } from "./storage/database.js";
 import type { EventStore } from "./storage/event-store.js";
 import type { ProfileStore } from "./storage/profile-store.js";
@@ -23,6 +24,7 @@ export interface ServerContext {
   readonly signingKey: SigningKey;
   readonly accounts: AccountStore;
   readonly profiles: ProfileStore;
+  readonly accountData: AccountDataStore;
   readonly rooms: RoomStore;
   readonly events: EventStore;
   readonly states: StateStore;

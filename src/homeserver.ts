@@ -17,6 +17,7 @@ import { RoomStateReader } from "./engine/state.js";
 import { createApp } from "./http/app.js";
 import { createLogger, type Logger } from "./logger.js";
 import { AccountStore } from "./storage/account-store.js";
+import { AccountDataStore } from "./storage/account-data-store.js";
 import { migrate, openDatabase, type Database } from "./storage/database.js";
 import { EventStore } from "./storage/event-store.js";
 import { ProfileStore } from "./storage/profile-store.js";
@@ -65,6 +66,7 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
     config, log, db, signingKey, rooms, events, states, stateReader, persister, localEvents, eventStream,
     accounts: new AccountStore(db),
     profiles: new ProfileStore(db),
+    accountData: await AccountDataStore.open(db),
   };
 }
 
