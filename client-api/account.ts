@@ -62,6 +62,8 @@ export function registerAccount(router: Router, hs: ServerContext): void {
     if (userId && (await hs.accounts.userExists(userId))) throw new MatrixError(400, "M_USER_IN_USE", "User ID already taken");
 
     await uia.require("register", body, [["m.login.dummy"]], { "m.login.dummy": () => {} });
+    // Counted once the auth is complete: a registration, not each round of its handshake.
+    hs.rateLimits.registration.take(ctx.ip);
 
     const finalId = userId ?? (await freshUserId(hs));
     if (!(await hs.accounts.createUser(finalId, password ?? null))) {
@@ -84,6 +86,7 @@ export function registerAccount(router: Router, hs: ServerContext): void {
 
   router.post(`${PREFIX}/login`, async (ctx) => {
     const body = await readJsonObject(ctx, limit);
+    hs.rateLimits.login.take(ctx.ip);
     const type = optionalString(body, "type");
     if (type !== "m.login.password") throw new MatrixError(400, "M_UNKNOWN", `Unknown login type ${type}`);
     const password = optionalString(body, "password");

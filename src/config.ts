@@ -34,7 +34,17 @@ export interface Config {
     enabled: boolean;
     shared_secret: string;
   };
+  rate_limits: {
+    message: RateLimitSetting;
+    login: RateLimitSetting;
+    registration: RateLimitSetting;
+  };
   log_level: "error" | "warn" | "info" | "debug";
+}
+
+export interface RateLimitSetting {
+  per_second: number;
+  burst: number;
 }
 
 export class ConfigError extends Error {
@@ -45,6 +55,9 @@ export class ConfigError extends Error {
 }
 
 type Check = (value: unknown, name: string) => unknown;
+interface Schema {
+  [key: string]: Check | Schema;
+}
 
 const string: Check = (v, n) => {
   if (typeof v !== "string") throw new ConfigError(n, `expected a string, got ${JSON.stringify(v)}`);
@@ -72,6 +85,13 @@ const serverName: Check = (v, n) => {
   }
   return s;
 };
+const number = (min: number, max: number): Check => (v, n) => {
+  const num = typeof v === "string" && /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v;
+  if (typeof num !== "number" || !Number.isFinite(num) || num < min || num > max) {
+    throw new ConfigError(n, `expected a number from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  }
+  return num;
+};
 const boolean: Check = (v, n) => {
   if (v === true || v === "true") return true;
   if (v === false || v === "false") return false;
@@ -84,7 +104,7 @@ const roomVersion: Check = (v, n) => {
 };
 
 /** The shape of the config: one check per leaf. Must match config/default.yaml. */
-export const SCHEMA: Record<string, Check | Record<string, Check>> = {
+export const SCHEMA: Schema = {
   server_name: serverName,
   data_dir: string,
   bind_address: string,
@@ -106,6 +126,11 @@ export const SCHEMA: Record<string, Check | Record<string, Check>> = {
   registration: {
     enabled: boolean,
     shared_secret: string,
+  },
+  rate_limits: {
+    message: { per_second: number(0, 1e6), burst: integer(1, 1e9) },
+    login: { per_second: number(0, 1e6), burst: integer(1, 1e9) },
+    registration: { per_second: number(0, 1e6), burst: integer(1, 1e9) },
   },
   log_level: oneOf("error", "warn", "info", "debug"),
 };
@@ -155,7 +180,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Tree {
   return out;
 }
 
-function validate(tree: Tree, schema: typeof SCHEMA, path: string): Tree {
+function validate(tree: Tree, schema: Schema, path: string): Tree {
   const out: Tree = {};
   for (const [k, check] of Object.entries(schema)) {
     const name = path ? `${path}.${k}` : k;

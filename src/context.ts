@@ -7,6 +7,7 @@ import type { SigningKey } from "./crypto/keys.js";
 import type { LocalEvents } from "./engine/local-events.js";
 import type { EventPersister } from "./engine/persist.js";
 import type { RoomStateReader } from "./engine/state.js";
+import type { RateLimiter } from "./http/rate-limit.js";
 import type { Logger } from "./logger.js";
 import type { AccountStore } from "./storage/account-store.js";
 import type { AccountDataStore } from "./storage/account-data-store.js";
@@ -25,6 +26,7 @@ export interface ServerContext {
   readonly accounts: AccountStore;
   readonly profiles: ProfileStore;
   readonly accountData: AccountDataStore;
+  readonly rateLimits: { readonly message: RateLimiter; readonly login: RateLimiter; readonly registration: RateLimiter };
   readonly rooms: RoomStore;
   readonly events: EventStore;
   readonly states: StateStore;

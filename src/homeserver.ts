@@ -15,6 +15,7 @@ import { LocalEvents } from "./engine/local-events.js";
 import { EventPersister } from "./engine/persist.js";
 import { RoomStateReader } from "./engine/state.js";
 import { createApp } from "./http/app.js";
+import { RateLimiter } from "./http/rate-limit.js";
 import { createLogger, type Logger } from "./logger.js";
 import { AccountStore } from "./storage/account-store.js";
 import { AccountDataStore } from "./storage/account-data-store.js";
@@ -67,6 +68,11 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
     accounts: new AccountStore(db),
     profiles: new ProfileStore(db),
     accountData: await AccountDataStore.open(db),
+    rateLimits: {
+      message: new RateLimiter(config.rate_limits.message),
+      login: new RateLimiter(config.rate_limits.login),
+      registration: new RateLimiter(config.rate_limits.registration),
+    },
   };
 }
 

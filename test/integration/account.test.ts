@@ -130,3 +130,34 @@ describe("registration switched off (the default)", () => {
     }
   });
 });
+
+describe("login rate limit", () => {
+  it("answers a flood with 429 M_LIMIT_EXCEEDED and retry_after_ms, creating no session", async () => {
+    const db = await createTestDatabase("sqlite");
+    const server = await startHomeserver(
+      db.config({ server_name: "rl.test", registration: { enabled: true }, rate_limits: { login: { per_second: 0.01, burst: 2 } } }),
+      createLogger("warn"),
+    );
+    try {
+      await server.context.accounts.createUser("@rita:rl.test", "pw");
+      const login = () =>
+        fetch(`${server.url}/_matrix/client/v3/login`, {
+          method: "POST",
+          body: JSON.stringify({ type: "m.login.password", identifier: { type: "m.id.user", user: "rita" }, password: "pw" }),
+        });
+      assert.equal((await login()).status, 200);
+      assert.equal((await login()).status, 200);
+      const limited = await login();
+      assert.equal(limited.status, 429);
+      const body = (await limited.json()) as { errcode: string; retry_after_ms: number };
+      assert.equal(body.errcode, "M_LIMIT_EXCEEDED");
+      assert.ok(body.retry_after_ms > 0);
+      assertSpecResponse("client-server", "login.yaml", "POST", "/login", 429, body);
+      const devices = await server.context.db.knex("devices").where({ user_id: "@rita:rl.test" }).count({ n: "*" }).first();
+      assert.equal(Number(devices?.n), 2);
+    } finally {
+      await server.stop();
+      await db.dispose();
+    }
+  });
+});

@@ -30,7 +30,9 @@ export function postgresUnavailable(): string | undefined {
 
 export async function createTestDatabase(engine: Engine): Promise<TestDatabase> {
   const dataDir = mkdtempSync(join(tmpdir(), "pimatrix-test-"));
-  const base = { data_dir: dataDir, port: 0, log_level: "warn" };
+  // Rate limits off: tests register and send in bursts. The rate-limit test turns them on.
+  const off = { per_second: 0, burst: 1 };
+  const base = { data_dir: dataDir, port: 0, log_level: "warn", rate_limits: { message: off, login: off, registration: off } };
   if (engine === "sqlite") {
     return {
       engine,
