@@ -7,29 +7,14 @@ import assert from "node:assert/strict";
 import { startHomeserver, type RunningServer } from "../../src/homeserver.js";
 import { createLogger } from "../../src/logger.js";
 import { assertSpecResponse } from "../support/spec.js";
+import { testHttp } from "../support/http.js";
 import { ENGINES, createTestDatabase, postgresUnavailable, type TestDatabase } from "../support/databases.js";
-
-interface Reply {
-  status: number;
-  body: Record<string, any>;
-}
 
 for (const engine of ENGINES) {
   describe(`accounts on ${engine}`, { skip: engine === "postgres" ? postgresUnavailable() : undefined }, () => {
     let db: TestDatabase;
     let server: RunningServer;
-    const call = async (method: string, path: string, body?: unknown, token?: string): Promise<Reply> => {
-      const headers: Record<string, string> = {};
-      if (token) headers.authorization = `Bearer ${token}`;
-      if (body !== undefined) headers["content-type"] = "application/json";
-      const res = await fetch(`${server.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-      return { status: res.status, body: (await res.json()) as Record<string, any> };
-    };
-    const register = async (username: string, password: string) => {
-      const first = await call("POST", "/_matrix/client/v3/register", { username, password });
-      assert.equal(first.status, 401);
-      return call("POST", "/_matrix/client/v3/register", { username, password, auth: { type: "m.login.dummy", session: first.body.session } });
-    };
+    const { call, register } = testHttp(() => server.url);
 
     before(async () => {
       db = await createTestDatabase(engine);
@@ -109,7 +94,7 @@ for (const engine of ENGINES) {
       assert.equal(missing.status, 401);
       assert.equal(missing.body.errcode, "M_MISSING_TOKEN");
       const reg = await register("dave", "pw-dave");
-      const res = await fetch(`${server.url}/_matrix/client/v3/account/whoami?access_token=${encodeURIComponent(reg.body.access_token)}`);
+      const res = await fetch(`${server.url}/_matrix/client/v3/account/whoami?access_token=${encodeURIComponent(reg.access_token)}`);
       assert.equal(((await res.json()) as { user_id: string }).user_id, "@dave:acc.test");
     });
   });

@@ -8,21 +8,14 @@ import { startHomeserver, type RunningServer } from "../../src/homeserver.js";
 import { createLogger } from "../../src/logger.js";
 import { stateKey } from "../../src/room/types.js";
 import { assertSpecResponse } from "../support/spec.js";
+import { testHttp } from "../support/http.js";
 import { ENGINES, createTestDatabase, postgresUnavailable, type TestDatabase } from "../support/databases.js";
 
 for (const engine of ENGINES) {
   describe(`profiles and server info on ${engine}`, { skip: engine === "postgres" ? postgresUnavailable() : undefined }, () => {
     let db: TestDatabase;
     let server: RunningServer;
-    const call = async (method: string, path: string, body?: unknown, token?: string) => {
-      const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
-      const res = await fetch(`${server.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-      return { status: res.status, body: (await res.json()) as Record<string, any> };
-    };
-    const register = async (username: string) => {
-      const first = await call("POST", "/_matrix/client/v3/register", { username, password: "pw" });
-      return (await call("POST", "/_matrix/client/v3/register", { username, password: "pw", auth: { type: "m.login.dummy", session: first.body.session } })).body;
-    };
+    const { call, register } = testHttp(() => server.url);
 
     before(async () => {
       db = await createTestDatabase(engine);
