@@ -9,6 +9,7 @@ import { registerAccountData } from "./account-data.js";
 import { registerRooms } from "./rooms.js";
 import { registerSync } from "./sync.js";
 import { registerProfile } from "./profile.js";
+import { registerReceipts } from "./receipts.js";
 import { registerServerInfo } from "./server-info.js";
 
 export function createClientApi(hs: ServerContext): Router {
@@ -16,6 +17,7 @@ export function createClientApi(hs: ServerContext): Router {
   registerServerInfo(router, hs);
   registerProfile(router, hs);
   registerAccountData(router, hs);
+  registerReceipts(router, hs);
   registerAccount(router, hs);
   registerRooms(router, hs);
   registerSync(router, hs);

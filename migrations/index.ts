@@ -8,6 +8,7 @@ import * as m0002 from "./0002_room_client.js";
 import * as m0003 from "./0003_sync.js";
 import * as m0004 from "./0004_profiles.js";
 import * as m0005 from "./0005_account_data.js";
+import * as m0006 from "./0006_receipts.js";
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -20,6 +21,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ["0003_sync", m0003],
   ["0004_profiles", m0004],
   ["0005_account_data", m0005],
+  ["0006_receipts", m0006],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

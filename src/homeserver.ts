@@ -22,6 +22,8 @@ import { AccountDataStore } from "./storage/account-data-store.js";
 import { migrate, openDatabase, type Database } from "./storage/database.js";
 import { EventStore } from "./storage/event-store.js";
 import { ProfileStore } from "./storage/profile-store.js";
+import { ReceiptStore } from "./storage/receipt-store.js";
+import { TypingTracker } from "./ephemeral/typing.js";
 import { RoomStore } from "./storage/room-store.js";
 import { StateStore } from "./storage/state-store.js";
 import { StreamIdGenerator } from "./storage/stream-ids.js";
@@ -68,6 +70,8 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
     accounts: new AccountStore(db),
     profiles: new ProfileStore(db),
     accountData: await AccountDataStore.open(db),
+    receipts: await ReceiptStore.open(db),
+    typing: new TypingTracker(),
     rateLimits: {
       message: new RateLimiter(config.rate_limits.message),
       login: new RateLimiter(config.rate_limits.login),
@@ -109,6 +113,7 @@ export async function startHomeserver(config: Config, log: Logger = createLogger
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      context.typing.stop();
       await context.db.close();
     },
   };

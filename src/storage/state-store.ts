@@ -212,6 +212,12 @@ export class StateStore {
     return rows.map((r) => r.room_id);
   }
 
+  /** A user's current membership in a room, if they have one. */
+  async membershipOf(roomId: string, userId: string): Promise<string | undefined> {
+    const row = await this.db.knex("room_memberships").where({ room_id: roomId, user_id: userId }).first("membership");
+    return row?.membership;
+  }
+
   async membersOfRoom(roomId: string, membership = "join"): Promise<string[]> {
     const rows: { user_id: string }[] = await this.db.knex("room_memberships")
       .where({ room_id: roomId, membership })
