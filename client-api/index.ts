@@ -8,6 +8,7 @@ import { registerAccount } from "./account.js";
 import { registerAccountData } from "./account-data.js";
 import { registerRooms } from "./rooms.js";
 import { registerSync } from "./sync.js";
+import { registerDirectory } from "./directory.js";
 import { registerProfile } from "./profile.js";
 import { registerReceipts } from "./receipts.js";
 import { registerServerInfo } from "./server-info.js";
@@ -18,6 +19,7 @@ export function createClientApi(hs: ServerContext): Router {
   registerProfile(router, hs);
   registerAccountData(router, hs);
   registerReceipts(router, hs);
+  registerDirectory(router, hs);
   registerAccount(router, hs);
   registerRooms(router, hs);
   registerSync(router, hs);

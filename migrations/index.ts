@@ -9,6 +9,7 @@ import * as m0003 from "./0003_sync.js";
 import * as m0004 from "./0004_profiles.js";
 import * as m0005 from "./0005_account_data.js";
 import * as m0006 from "./0006_receipts.js";
+import * as m0007 from "./0007_aliases.js";
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -22,6 +23,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ["0004_profiles", m0004],
   ["0005_account_data", m0005],
   ["0006_receipts", m0006],
+  ["0007_aliases", m0007],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -12,6 +12,7 @@ import type { TypingTracker } from "./ephemeral/typing.js";
 import type { Logger } from "./logger.js";
 import type { AccountStore } from "./storage/account-store.js";
 import type { AccountDataStore } from "./storage/account-data-store.js";
+import type { AliasStore } from "./storage/alias-store.js";
 import type { Database } from "./storage/database.js";
 import type { EventStore } from "./storage/event-store.js";
 import type { ProfileStore } from "./storage/profile-store.js";
@@ -29,6 +30,7 @@ export interface ServerContext {
   readonly profiles: ProfileStore;
   readonly accountData: AccountDataStore;
   readonly receipts: ReceiptStore;
+  readonly aliases: AliasStore;
   readonly typing: TypingTracker;
   readonly rateLimits: { readonly message: RateLimiter; readonly login: RateLimiter; readonly registration: RateLimiter };
   readonly rooms: RoomStore;

@@ -19,6 +19,7 @@ import { RateLimiter } from "./http/rate-limit.js";
 import { createLogger, type Logger } from "./logger.js";
 import { AccountStore } from "./storage/account-store.js";
 import { AccountDataStore } from "./storage/account-data-store.js";
+import { AliasStore } from "./storage/alias-store.js";
 import { migrate, openDatabase, type Database } from "./storage/database.js";
 import { EventStore } from "./storage/event-store.js";
 import { ProfileStore } from "./storage/profile-store.js";
@@ -71,6 +72,7 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
     profiles: new ProfileStore(db),
     accountData: await AccountDataStore.open(db),
     receipts: await ReceiptStore.open(db),
+    aliases: new AliasStore(db),
     typing: new TypingTracker(),
     rateLimits: {
       message: new RateLimiter(config.rate_limits.message),

@@ -33,3 +33,11 @@ export function serverNameOf(id: string): string | undefined {
   const i = id.indexOf(":");
   return i === -1 ? undefined : id.slice(i + 1);
 }
+
+/** #localpart:server, at most 255 bytes; the localpart may hold anything but ':' and NUL. */
+export function isValidRoomAlias(alias: string): boolean {
+  if (!alias.startsWith("#") || Buffer.byteLength(alias, "utf8") > 255) return false;
+  const colon = alias.indexOf(":");
+  if (colon < 1 || alias.slice(1, colon).includes("\u0000")) return false;
+  return SERVER_NAME.test(alias.slice(colon + 1));
+}

@@ -1,0 +1,59 @@
+/** Room aliases over real HTTP: create, resolve, list, delete, and the errors. */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { startHomeserver, type RunningServer } from "../../src/homeserver.js";
+import { createLogger } from "../../src/logger.js";
+import { assertSpecResponse } from "../support/spec.js";
+import { testHttp } from "../support/http.js";
+import { ENGINES, createTestDatabase, postgresUnavailable, type TestDatabase } from "../support/databases.js";
+
+for (const engine of ENGINES) {
+  describe(`room aliases on ${engine}`, { skip: engine === "postgres" ? postgresUnavailable() : undefined }, () => {
+    let db: TestDatabase;
+    let server: RunningServer;
+    const { call, register } = testHttp(() => server.url);
+
+    before(async () => {
+      db = await createTestDatabase(engine);
+      server = await startHomeserver(db.config({ server_name: "dir.test", registration: { enabled: true } }), createLogger("warn"));
+    });
+    after(async () => {
+      await server?.stop();
+      await db?.dispose();
+    });
+
+    it("creates, resolves, lists and deletes an alias", async () => {
+      const owner = await register("owner");
+      const other = await register("other");
+      const hs = server.context;
+      const roomId = (await hs.localEvents.createRoom(owner.user_id, "10")).event.roomId;
+      await hs.localEvents.send(roomId, { type: "m.room.member", stateKey: owner.user_id, sender: owner.user_id, content: { membership: "join" } });
+      const alias = encodeURIComponent("#club:dir.test");
+
+      assert.equal((await call("PUT", `/_matrix/client/v3/directory/room/${alias}`, { room_id: roomId }, owner.access_token)).status, 200);
+      const taken = await call("PUT", `/_matrix/client/v3/directory/room/${alias}`, { room_id: roomId }, other.access_token);
+      assert.equal(taken.status, 409);
+      const resolved = await call("GET", `/_matrix/client/v3/directory/room/${alias}`);
+      assert.deepEqual(resolved.body, { room_id: roomId, servers: ["dir.test"] });
+      assertSpecResponse("client-server", "directory.yaml", "GET", "/directory/room/{roomAlias}", 200, resolved.body);
+      assert.deepEqual((await call("GET", `/_matrix/client/v3/rooms/${roomId}/aliases`, undefined, owner.access_token)).body, { aliases: ["#club:dir.test"] });
+      assert.equal((await call("GET", `/_matrix/client/v3/rooms/${roomId}/aliases`, undefined, other.access_token)).status, 403);
+
+      assert.equal((await call("DELETE", `/_matrix/client/v3/directory/room/${alias}`, undefined, other.access_token)).status, 403);
+      assert.equal((await call("DELETE", `/_matrix/client/v3/directory/room/${alias}`, undefined, owner.access_token)).status, 200);
+      const gone = await call("GET", `/_matrix/client/v3/directory/room/${alias}`);
+      assert.equal(gone.status, 404);
+      assert.equal(gone.body.errcode, "M_NOT_FOUND");
+    });
+
+    it("refuses aliases of other servers, malformed aliases and unknown rooms", async () => {
+      const u = await register("u2");
+      const foreign = await call("PUT", `/_matrix/client/v3/directory/room/${encodeURIComponent("#x:elsewhere.org")}`, { room_id: "!r:dir.test" }, u.access_token);
+      assert.equal(foreign.status, 400);
+      assert.equal((await call("PUT", `/_matrix/client/v3/directory/room/nohash`, { room_id: "!r:dir.test" }, u.access_token)).status, 400);
+      assert.equal((await call("PUT", `/_matrix/client/v3/directory/room/${encodeURIComponent("#y:dir.test")}`, { room_id: "!missing:dir.test" }, u.access_token)).status, 404);
+      assert.equal((await call("PUT", `/_matrix/client/v3/directory/room/${encodeURIComponent("#y:dir.test")}`, { room_id: 5 }, u.access_token)).body.errcode, "M_BAD_JSON");
+      assert.equal((await call("GET", `/_matrix/client/v3/directory/room/${encodeURIComponent("#y:dir.test")}`)).status, 404);
+    });
+  });
+}
