@@ -9,6 +9,7 @@ import { registerAccountData } from "./account-data.js";
 import { registerRooms } from "./rooms.js";
 import { registerSync } from "./sync.js";
 import { registerDirectory } from "./directory.js";
+import { registerPresence } from "./presence.js";
 import { registerProfile } from "./profile.js";
 import { registerReceipts } from "./receipts.js";
 import { registerServerInfo } from "./server-info.js";
@@ -20,6 +21,7 @@ export function createClientApi(hs: ServerContext): Router {
   registerAccountData(router, hs);
   registerReceipts(router, hs);
   registerDirectory(router, hs);
+  registerPresence(router, hs);
   registerAccount(router, hs);
   registerRooms(router, hs);
   registerSync(router, hs);

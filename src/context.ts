@@ -8,6 +8,7 @@ import type { LocalEvents } from "./engine/local-events.js";
 import type { EventPersister } from "./engine/persist.js";
 import type { RoomStateReader } from "./engine/state.js";
 import type { RateLimiter } from "./http/rate-limit.js";
+import type { PresenceTracker } from "./ephemeral/presence.js";
 import type { TypingTracker } from "./ephemeral/typing.js";
 import type { Logger } from "./logger.js";
 import type { AccountStore } from "./storage/account-store.js";
@@ -32,6 +33,7 @@ export interface ServerContext {
   readonly receipts: ReceiptStore;
   readonly aliases: AliasStore;
   readonly typing: TypingTracker;
+  readonly presence: PresenceTracker;
   readonly rateLimits: { readonly message: RateLimiter; readonly login: RateLimiter; readonly registration: RateLimiter };
   readonly rooms: RoomStore;
   readonly events: EventStore;

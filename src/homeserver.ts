@@ -25,6 +25,7 @@ import { EventStore } from "./storage/event-store.js";
 import { ProfileStore } from "./storage/profile-store.js";
 import { ReceiptStore } from "./storage/receipt-store.js";
 import { TypingTracker } from "./ephemeral/typing.js";
+import { PresenceTracker } from "./ephemeral/presence.js";
 import { RoomStore } from "./storage/room-store.js";
 import { StateStore } from "./storage/state-store.js";
 import { StreamIdGenerator } from "./storage/stream-ids.js";
@@ -74,6 +75,7 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
     receipts: await ReceiptStore.open(db),
     aliases: new AliasStore(db),
     typing: new TypingTracker(),
+    presence: new PresenceTracker(),
     rateLimits: {
       message: new RateLimiter(config.rate_limits.message),
       login: new RateLimiter(config.rate_limits.login),

@@ -94,6 +94,31 @@ for (const engine of ENGINES) {
   });
 }
 
+describe("presence", () => {
+  it("sets and reads presence with a status message; others may not set it", async () => {
+    const db = await createTestDatabase("sqlite");
+    const server = await startHomeserver(db.config({ server_name: "pr.test", registration: { enabled: true } }), createLogger("warn"));
+    const { call, register } = testHttp(() => server.url);
+    try {
+      const a = await register("pa");
+      const b = await register("pb");
+      const before = server.context.presence.position;
+      assert.equal((await call("PUT", `/_matrix/client/v3/presence/${a.user_id}/status`, { presence: "online", status_msg: "here" }, a.access_token)).status, 200);
+      const got = await call("GET", `/_matrix/client/v3/presence/${a.user_id}/status`, undefined, b.access_token);
+      assert.equal(got.body.presence, "online");
+      assert.equal(got.body.status_msg, "here");
+      assert.equal(got.body.currently_active, true);
+      assert.ok(server.context.presence.position > before);
+      assert.equal((await call("PUT", `/_matrix/client/v3/presence/${a.user_id}/status`, { presence: "away" }, a.access_token)).status, 400);
+      assert.equal((await call("PUT", `/_matrix/client/v3/presence/${a.user_id}/status`, { presence: "offline" }, b.access_token)).status, 403);
+      assert.equal((await call("GET", `/_matrix/client/v3/presence/${b.user_id}/status`, undefined, a.access_token)).body.presence, "offline");
+    } finally {
+      await server.stop();
+      await db.dispose();
+    }
+  });
+});
+
 describe("TypingTracker expiry", () => {
   it("drops a typist after their timeout and tells listeners", async () => {
     let now = 1_000;

@@ -1,0 +1,66 @@
+/**
+ * Presence (online, unavailable, offline, with a status message), held in
+ * memory: it describes the present, so a restart that forgets it only
+ * shows people offline until their clients next sync. Each change takes
+ * the next position of the presence stream.
+ */
+
+export type PresenceState = "online" | "unavailable" | "offline";
+export const PRESENCE_STATES: ReadonlySet<string> = new Set(["online", "unavailable", "offline"]);
+
+export interface PresenceRecord {
+  readonly userId: string;
+  readonly presence: PresenceState;
+  readonly statusMsg?: string;
+  readonly lastActiveTs: number;
+  readonly position: number;
+}
+
+/** A user counts as currently active this long after their last activity. */
+const ACTIVE_MS = 60_000;
+
+export class PresenceTracker {
+  private readonly users = new Map<string, PresenceRecord>();
+  private counter = 0;
+  private readonly listeners: Array<(userId: string) => void> = [];
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  get position(): number {
+    return this.counter;
+  }
+
+  listen(listener: (userId: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  set(userId: string, presence: PresenceState, statusMsg?: string): void {
+    const old = this.users.get(userId);
+    const unchanged = old && old.presence === presence && old.statusMsg === statusMsg;
+    const lastActiveTs = presence === "online" ? this.now() : old?.lastActiveTs ?? this.now();
+    if (unchanged) {
+      // Activity refreshes last_active silently: not a change worth waking anyone for.
+      this.users.set(userId, { ...old, lastActiveTs });
+      return;
+    }
+    this.users.set(userId, { userId, presence, statusMsg, lastActiveTs, position: ++this.counter });
+    for (const l of this.listeners) l(userId);
+  }
+
+  get(userId: string): PresenceRecord | undefined {
+    return this.users.get(userId);
+  }
+
+  /** The m.presence content a client sees. */
+  content(record: PresenceRecord | undefined): Record<string, unknown> {
+    if (!record) return { presence: "offline" };
+    const ago = Math.max(0, this.now() - record.lastActiveTs);
+    const out: Record<string, unknown> = {
+      presence: record.presence,
+      last_active_ago: ago,
+      currently_active: record.presence === "online" && ago < ACTIVE_MS,
+    };
+    if (record.statusMsg !== undefined) out.status_msg = record.statusMsg;
+    return out;
+  }
+}
