@@ -6,6 +6,7 @@ import Router from "@koa/router";
 import type { ServerContext } from "../src/context.js";
 import { registerAccount } from "./account.js";
 import { registerAccountData } from "./account-data.js";
+import { registerSharedSecretRegistration } from "./admin/register.js";
 import { registerRooms } from "./rooms.js";
 import { registerSync } from "./sync.js";
 import { registerDirectory } from "./directory.js";
@@ -22,6 +23,7 @@ export function createClientApi(hs: ServerContext): Router {
   registerReceipts(router, hs);
   registerDirectory(router, hs);
   registerPresence(router, hs);
+  registerSharedSecretRegistration(router, hs);
   registerAccount(router, hs);
   registerRooms(router, hs);
   registerSync(router, hs);

@@ -146,3 +146,32 @@ describe("login rate limit", () => {
     }
   });
 });
+
+describe("shared-secret registration (/_synapse/admin/v1/register)", () => {
+  it("registers an admin with a correct HMAC even with open registration off, and refuses a wrong one or a reused nonce", async () => {
+    const { createHmac } = await import("node:crypto");
+    const db = await createTestDatabase("sqlite");
+    const server = await startHomeserver(db.config({ server_name: "ss.test", registration: { shared_secret: "s3cret" } }), createLogger("warn"));
+    const { call } = testHttp(() => server.url);
+    const mac = (nonce: string, user: string, pw: string, admin: boolean, key = "s3cret") =>
+      createHmac("sha1", key).update([nonce, user, pw, admin ? "admin" : "notadmin"].join("\u0000")).digest("hex");
+    try {
+      const n1 = (await call("GET", "/_synapse/admin/v1/register")).body.nonce as string;
+      const bad = await call("POST", "/_synapse/admin/v1/register", { nonce: n1, username: "root", password: "pw", admin: true, mac: mac(n1, "root", "pw", true, "wrong") });
+      assert.equal(bad.status, 403);
+      assert.equal(await server.context.accounts.userExists("@root:ss.test"), false);
+      const n2 = (await call("GET", "/_synapse/admin/v1/register")).body.nonce as string;
+      const ok = await call("POST", "/_synapse/admin/v1/register", { nonce: n2, username: "root", password: "pw", admin: true, mac: mac(n2, "root", "pw", true) });
+      assert.equal(ok.status, 200);
+      assert.equal(ok.body.user_id, "@root:ss.test");
+      assert.equal((await server.context.accounts.getUser("@root:ss.test"))?.admin, true);
+      const who = await call("GET", "/_matrix/client/v3/account/whoami", undefined, ok.body.access_token);
+      assert.equal(who.body.user_id, "@root:ss.test");
+      const replay = await call("POST", "/_synapse/admin/v1/register", { nonce: n2, username: "root2", password: "pw", admin: false, mac: mac(n2, "root2", "pw", false) });
+      assert.equal(replay.status, 400);
+    } finally {
+      await server.stop();
+      await db.dispose();
+    }
+  });
+});
