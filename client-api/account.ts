@@ -122,6 +122,46 @@ export function registerAccount(router: Router, hs: ServerContext): void {
     ctx.body = {};
   });
 
+  /** The m.login.password stage, for a requester who must prove it is them. */
+  const passwordStage = (userId: string) => async (auth: Record<string, unknown>) => {
+    const identifier = auth.identifier as Record<string, unknown> | undefined;
+    const given = typeof identifier?.user === "string" ? identifier.user : typeof auth.user === "string" ? auth.user : undefined;
+    const claimed = given === undefined ? userId : given.startsWith("@") ? given : `@${given}:${serverName}`;
+    if (claimed !== userId || typeof auth.password !== "string" || !(await hs.accounts.checkPassword(userId, auth.password))) {
+      throw forbidden("Invalid password");
+    }
+  };
+
+  router.post(`${PREFIX}/account/password`, async (ctx) => {
+    const me = await requireUser(ctx, hs.accounts);
+    const body = await readJsonObject(ctx, limit);
+    const newPassword = optionalString(body, "new_password");
+    const logoutDevices = optionalBoolean(body, "logout_devices") ?? true;
+    if (newPassword === undefined) throw new MatrixError(400, "M_MISSING_PARAM", "Missing new_password");
+    if (Buffer.byteLength(newPassword) > MAX_PASSWORD_BYTES) throw new MatrixError(400, "M_INVALID_PARAM", "Password is too long");
+    await uia.require(`password:${me.userId}`, body, [["m.login.password"]], { "m.login.password": passwordStage(me.userId) });
+    await hs.accounts.setPassword(me.userId, newPassword);
+    if (logoutDevices) await hs.accounts.endOtherSessions(me.userId, me.deviceId);
+    ctx.body = {};
+  });
+
+  router.post(`${PREFIX}/account/deactivate`, async (ctx) => {
+    const me = await requireUser(ctx, hs.accounts);
+    const body = await readJsonObject(ctx, limit);
+    await uia.require(`deactivate:${me.userId}`, body, [["m.login.password"]], { "m.login.password": passwordStage(me.userId) });
+    // Leave every room first, while the user can still act; then end all sessions.
+    for (const roomId of [...(await hs.states.roomsForUser(me.userId, "join")), ...(await hs.states.roomsForUser(me.userId, "invite"))]) {
+      try {
+        await hs.localEvents.send(roomId, { type: "m.room.member", stateKey: me.userId, sender: me.userId, content: { membership: "leave" } });
+      } catch (err) {
+        hs.log.warn("could not leave room on deactivation", { room_id: roomId, user_id: me.userId, err: String(err) });
+      }
+    }
+    await hs.accounts.deactivate(me.userId);
+    hs.log.info("deactivated", { user_id: me.userId });
+    ctx.body = { id_server_unbind_result: "no-support" };
+  });
+
   router.get(`${PREFIX}/account/whoami`, async (ctx) => {
     const me = await requireUser(ctx, hs.accounts);
     ctx.body = { user_id: me.userId, device_id: me.deviceId, is_guest: false };

@@ -24,7 +24,7 @@ export function registerServerInfo(router: Router, hs: ServerContext): void {
     for (const [id, rules] of ROOM_VERSIONS) available[id] = rules.stable ? "stable" : "unstable";
     ctx.body = {
       capabilities: {
-        "m.change_password": { enabled: false },
+        "m.change_password": { enabled: true },
         "m.room_versions": { default: hs.config.default_room_version, available },
         "m.set_displayname": { enabled: true },
         "m.set_avatar_url": { enabled: true },

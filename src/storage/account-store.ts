@@ -72,6 +72,27 @@ export class AccountStore {
     return { userId, deviceId: device, accessToken };
   }
 
+  async setPassword(userId: string, password: string): Promise<void> {
+    await this.db.knex("users").where({ user_id: userId }).update({ password_hash: await hashPassword(password) });
+  }
+
+  /** End every session of a user except the one on `keepDevice`. */
+  async endOtherSessions(userId: string, keepDevice: string): Promise<void> {
+    await this.db.knex.transaction(async (trx) => {
+      await trx("access_tokens").where({ user_id: userId }).whereNot({ device_id: keepDevice }).del();
+      await trx("devices").where({ user_id: userId }).whereNot({ device_id: keepDevice }).del();
+    });
+  }
+
+  /** Deactivate: no more logins, no sessions, no password. The user id stays taken for ever. */
+  async deactivate(userId: string): Promise<void> {
+    await this.db.knex.transaction(async (trx) => {
+      await trx("users").where({ user_id: userId }).update({ deactivated: true, password_hash: null });
+      await trx("access_tokens").where({ user_id: userId }).del();
+      await trx("devices").where({ user_id: userId }).del();
+    });
+  }
+
   async userExists(userId: string): Promise<boolean> {
     return (await this.db.knex("users").where({ user_id: userId }).first("user_id")) !== undefined;
   }

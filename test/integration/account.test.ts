@@ -175,3 +175,50 @@ describe("shared-secret registration (/_synapse/admin/v1/register)", () => {
     }
   });
 });
+
+describe("password change and deactivation", () => {
+  it("change the password behind m.login.password, then deactivate: nothing works afterwards", async () => {
+    const db = await createTestDatabase("sqlite");
+    const server = await startHomeserver(db.config({ server_name: "pw.test", registration: { enabled: true } }), createLogger("warn"));
+    const { call, register } = testHttp(() => server.url);
+    try {
+      const me = await register("pat", "old-pw");
+      const login = (pw: string) => call("POST", "/_matrix/client/v3/login", { type: "m.login.password", identifier: { type: "m.id.user", user: "pat" }, password: pw });
+      const other = (await login("old-pw")).body;
+
+      const challenge = await call("POST", "/_matrix/client/v3/account/password", { new_password: "new-pw" }, me.access_token);
+      assert.equal(challenge.status, 401);
+      assert.deepEqual(challenge.body.flows, [{ stages: ["m.login.password"] }]);
+      const wrong = await call("POST", "/_matrix/client/v3/account/password", {
+        new_password: "new-pw",
+        auth: { type: "m.login.password", session: challenge.body.session, identifier: { type: "m.id.user", user: "pat" }, password: "nope" },
+      }, me.access_token);
+      assert.equal(wrong.status, 401);
+      assert.equal(wrong.body.errcode, "M_FORBIDDEN");
+      assert.equal((await login("old-pw")).status, 200, "a failed stage changes nothing");
+
+      const done = await call("POST", "/_matrix/client/v3/account/password", {
+        new_password: "new-pw",
+        auth: { type: "m.login.password", session: challenge.body.session, identifier: { type: "m.id.user", user: "pat" }, password: "old-pw" },
+      }, me.access_token);
+      assert.equal(done.status, 200);
+      assert.equal((await login("old-pw")).status, 403);
+      assert.equal((await call("GET", "/_matrix/client/v3/account/whoami", undefined, other.access_token)).status, 401, "other sessions end");
+      assert.equal((await call("GET", "/_matrix/client/v3/account/whoami", undefined, me.access_token)).status, 200, "this one stays");
+
+      const d1 = await call("POST", "/_matrix/client/v3/account/deactivate", {}, me.access_token);
+      assert.equal(d1.status, 401);
+      const d2 = await call("POST", "/_matrix/client/v3/account/deactivate", {
+        auth: { type: "m.login.password", session: d1.body.session, identifier: { type: "m.id.user", user: "pat" }, password: "new-pw" },
+      }, me.access_token);
+      assert.equal(d2.status, 200);
+      assert.equal((await call("GET", "/_matrix/client/v3/account/whoami", undefined, me.access_token)).status, 401);
+      assert.equal((await login("new-pw")).status, 403);
+      const again = await call("POST", "/_matrix/client/v3/register", { username: "pat", password: "x" });
+      assert.equal(again.body.errcode, "M_USER_IN_USE", "a deactivated id is never reused");
+    } finally {
+      await server.stop();
+      await db.dispose();
+    }
+  });
+});
