@@ -14,7 +14,7 @@ import { getRoomVersion, type RoomVersionRules } from "../room/versions.js";
 import type { EventStore } from "../storage/event-store.js";
 import type { RoomStore } from "../storage/room-store.js";
 import { KeyedMutex } from "../util/keyed-mutex.js";
-import type { EventPersister, PersistedEvent } from "./persist.js";
+import type { CommitHook, EventPersister, PersistedEvent } from "./persist.js";
 import { EMPTY_STATE, type ResolvedState, type RoomStateReader } from "./state.js";
 
 export interface EventDraft {
@@ -63,12 +63,12 @@ export class LocalEvents {
   }
 
   /** Build, check and persist one event in an existing room. AuthError if the rules forbid it. */
-  async send(roomId: string, draft: EventDraft): Promise<PersistedEvent> {
+  async send(roomId: string, draft: EventDraft, withinCommit?: CommitHook): Promise<PersistedEvent> {
     const rules = await this.rulesOf(roomId);
     return this.locks.run(roomId, async () => {
       const extremities = await this.events.forwardExtremities(roomId);
       const { event, stateBefore } = await this.prepare(rules, roomId, draft, extremities);
-      return this.persister.persist(event, rules, { stateBefore });
+      return this.persister.persist(event, rules, { stateBefore, withinCommit });
     });
   }
 

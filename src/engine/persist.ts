@@ -8,6 +8,7 @@
  * event and persisting it, so the extremities and state it was checked
  * against are the ones it is committed on.
  */
+import type { Knex } from "knex";
 import type { Database } from "../storage/database.js";
 import { resolveState } from "../room/state-res/index.js";
 import { stateKey, type RoomEvent, type StateMap } from "../room/types.js";
@@ -39,7 +40,11 @@ export interface PersistOptions {
   readonly stateBefore: ResolvedState;
   /** Why the event failed auth; it is stored (so it is not fetched again) but changes nothing. */
   readonly rejectedReason?: string;
+  /** More writes that must commit with the event or not at all (a client's transaction id). */
+  readonly withinCommit?: CommitHook;
 }
+
+export type CommitHook = (trx: Knex.Transaction, event: RoomEvent) => Promise<void>;
 
 export class EventPersister {
   private readonly listeners: PersistListener[] = [];
@@ -74,6 +79,11 @@ export class EventPersister {
         const after = await this.storeStateAfter(ctx, event, stored, opts.stateBefore, rejected !== null);
         await this.events.setStateSnapshot(ctx, stored, after.id);
         const stateChanged = rejected === null ? await this.advanceRoom(ctx, event, rules, after) : false;
+        if (rejected === null && event.type === "m.room.redaction" && event.redacts !== undefined) {
+          // Whether the redaction may apply to its target is decided where events are shown.
+          await ctx.trx("redactions").insert({ event_id: event.eventId, redacts: event.redacts }).onConflict("event_id").ignore();
+        }
+        await opts.withinCommit?.(ctx.trx, event);
         return { event, streamOrdering: position?.id ?? null, stateChanged };
       });
     } finally {

@@ -5,7 +5,8 @@
  */
 import Koa, { type Context, type Next } from "koa";
 import type Router from "@koa/router";
-import { AuthError } from "../room/types.js";
+import { UnknownRoomError } from "../engine/local-events.js";
+import { AuthError, EventFormatError, EventTooLargeError } from "../room/types.js";
 import { MatrixError, unrecognized } from "./errors.js";
 import type { Logger } from "../logger.js";
 
@@ -42,8 +43,12 @@ export function createApp(routers: Router[], log: Logger): Koa {
   return app;
 }
 
+/** Engine errors reach clients as the Matrix errors the spec gives them. */
 function toMatrixError(err: unknown): MatrixError {
   if (err instanceof MatrixError) return err;
   if (err instanceof AuthError) return new MatrixError(403, "M_FORBIDDEN", err.message);
+  if (err instanceof EventTooLargeError) return new MatrixError(413, "M_TOO_LARGE", err.message);
+  if (err instanceof EventFormatError) return new MatrixError(400, "M_BAD_JSON", err.message);
+  if (err instanceof UnknownRoomError) return new MatrixError(404, "M_NOT_FOUND", err.message);
   return new MatrixError(500, "M_UNKNOWN", "Internal server error");
 }

@@ -6,7 +6,7 @@
  */
 import { CanonicalJsonError } from "../crypto/canonical-json.js";
 import { canonicalForVersion } from "./event-id.js";
-import { EventFormatError, type PDU } from "./types.js";
+import { EventFormatError, EventTooLargeError, type PDU } from "./types.js";
 import type { RoomVersionRules } from "./versions.js";
 
 /** The whole event, canonical JSON with signatures, in bytes. */
@@ -96,5 +96,5 @@ export function checkEventFormat(pdu: PDU, rules: RoomVersionRules): void {
     if (err instanceof CanonicalJsonError) fail(`not canonical JSON: ${err.message}`);
     throw err;
   }
-  if (utf8Length(canonical) > MAX_EVENT_BYTES) fail(`event is larger than ${MAX_EVENT_BYTES} bytes`);
+  if (utf8Length(canonical) > MAX_EVENT_BYTES) throw new EventTooLargeError(`event is larger than ${MAX_EVENT_BYTES} bytes`);
 }

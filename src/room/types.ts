@@ -106,3 +106,11 @@ export class EventFormatError extends Error {
     this.name = "EventFormatError";
   }
 }
+
+/** An event over the 65,536-byte limit. */
+export class EventTooLargeError extends EventFormatError {
+  constructor(message: string) {
+    super(message);
+    this.name = "EventTooLargeError";
+  }
+}

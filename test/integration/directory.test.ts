@@ -46,6 +46,23 @@ for (const engine of ENGINES) {
       assert.equal(gone.body.errcode, "M_NOT_FOUND");
     });
 
+    it("creates a room with room_alias_name, which others can join by", async () => {
+      const maker = await register("maker");
+      const joiner = await register("joiner");
+      const created = await call("POST", "/_matrix/client/v3/createRoom", { preset: "public_chat", room_alias_name: "lobby" }, maker.access_token);
+      assert.equal(created.status, 200);
+      const roomId = created.body.room_id as string;
+      const canonical = await call("GET", `/_matrix/client/v3/rooms/${roomId}/state/m.room.canonical_alias`, undefined, maker.access_token);
+      assert.deepEqual(canonical.body, { alias: "#lobby:dir.test" });
+      const again = await call("POST", "/_matrix/client/v3/createRoom", { room_alias_name: "lobby" }, joiner.access_token);
+      assert.equal(again.status, 400);
+      assert.equal(again.body.errcode, "M_ROOM_IN_USE");
+      const joined = await call("POST", `/_matrix/client/v3/join/${encodeURIComponent("#lobby:dir.test")}`, {}, joiner.access_token);
+      assert.deepEqual(joined.body, { room_id: roomId });
+      assert.equal(await server.context.states.membershipOf(roomId, joiner.user_id), "join");
+      assert.equal((await call("POST", `/_matrix/client/v3/join/${encodeURIComponent("#nope:dir.test")}`, {}, joiner.access_token)).status, 404);
+    });
+
     it("refuses aliases of other servers, malformed aliases and unknown rooms", async () => {
       const u = await register("u2");
       const foreign = await call("PUT", `/_matrix/client/v3/directory/room/${encodeURIComponent("#x:elsewhere.org")}`, { room_id: "!r:dir.test" }, u.access_token);

@@ -1,0 +1,128 @@
+/**
+ * Membership: join, invite, leave, kick, ban, unban, forget, and the
+ * joined rooms list. Every change is one m.room.member event that the
+ * auth rules judge (a refused one is 403 M_FORBIDDEN and changes nothing).
+ */
+import type Router from "@koa/router";
+import type { ServerContext } from "../src/context.js";
+import { requireUser } from "../src/http/auth.js";
+import { readJsonObject } from "../src/http/body.js";
+import { MatrixError, forbidden, invalidParam, notFound } from "../src/http/errors.js";
+import { optionalString, requireString } from "../src/http/params.js";
+import { isValidUserId } from "../src/room/identifiers.js";
+import type { JsonObject } from "../src/room/types.js";
+import type { RoomAccess } from "../src/rooms/access.js";
+import { memberContent } from "../src/rooms/create-room.js";
+import type { RoomClientStore } from "../src/rooms/room-data.js";
+
+const PREFIX = "/_matrix/client/v3";
+
+export function registerMembership(router: Router, hs: ServerContext, store: RoomClientStore, access: RoomAccess): void {
+  const limit = hs.config.max_request_body_bytes;
+
+  const reasonOf = (body: Record<string, unknown>): JsonObject => {
+    const reason = optionalString(body, "reason");
+    return reason === undefined ? {} : { reason };
+  };
+  const targetOf = (body: Record<string, unknown>): string => {
+    const target = requireString(body, "user_id");
+    if (!isValidUserId(target)) throw invalidParam(`Invalid user id ${target}`);
+    return target;
+  };
+  const sendMember = async (roomId: string, sender: string, target: string, content: JsonObject) => {
+    const persisted = await hs.localEvents.send(roomId, { type: "m.room.member", stateKey: target, sender, content });
+    return persisted.event.eventId;
+  };
+
+  const join = async (ctx: import("koa").Context, roomIdOrAlias: string) => {
+    const me = await requireUser(ctx, hs.accounts);
+    const body = await readJsonObject(ctx, limit);
+    const extra = reasonOf(body);
+    let roomId = roomIdOrAlias;
+    if (roomIdOrAlias.startsWith("#")) {
+      // Aliases of this server only until federation can ask other servers.
+      const row = await hs.aliases.get(roomIdOrAlias);
+      if (!row) throw notFound(`Room alias ${roomIdOrAlias} not found`);
+      roomId = row.roomId;
+    } else if (!roomIdOrAlias.startsWith("!")) {
+      throw invalidParam(`${roomIdOrAlias} is not a room id or alias`);
+    }
+    // Only rooms this server already holds: joining over federation is not built yet.
+    await access.requireRoom(roomId);
+    const current = await store.membership(roomId, me.userId);
+    if (current?.membership !== "join") {
+      await sendMember(roomId, me.userId, me.userId, await memberContent(hs, me.userId, "join", extra));
+    }
+    await store.unforget(me.userId, roomId);
+    ctx.body = { room_id: roomId };
+  };
+  router.post(`${PREFIX}/join/:roomIdOrAlias`, (ctx) => join(ctx, ctx.params.roomIdOrAlias));
+  router.post(`${PREFIX}/rooms/:roomId/join`, (ctx) => join(ctx, ctx.params.roomId));
+
+  router.post(`${PREFIX}/rooms/:roomId/invite`, async (ctx) => {
+    const me = await requireUser(ctx, hs.accounts);
+    const body = await readJsonObject(ctx, limit);
+    const target = targetOf(body);
+    const extra = reasonOf(body);
+    await access.requireRoom(ctx.params.roomId);
+    const current = await store.membership(ctx.params.roomId, target);
+    if (current?.membership === "invite") {
+      // Inviting an invitee again changes nothing (as Synapse), if the inviter may still invite.
+      await access.requireJoined(ctx.params.roomId, me.userId);
+      ctx.body = {};
+      return;
+    }
+    await sendMember(ctx.params.roomId, me.userId, target, await memberContent(hs, target, "invite", extra));
+    ctx.body = {};
+  });
+
+  router.post(`${PREFIX}/rooms/:roomId/leave`, async (ctx) => {
+    const me = await requireUser(ctx, hs.accounts);
+    const body = await readJsonObject(ctx, limit);
+    const extra = reasonOf(body);
+    await access.requireRoom(ctx.params.roomId);
+    const current = await store.membership(ctx.params.roomId, me.userId);
+    if (current === undefined || current.membership === "leave") {
+      ctx.body = {}; // already out: nothing to do
+      return;
+    }
+    await sendMember(ctx.params.roomId, me.userId, me.userId, { membership: "leave", ...extra });
+    ctx.body = {};
+  });
+
+  for (const action of ["kick", "ban", "unban"] as const) {
+    router.post(`${PREFIX}/rooms/:roomId/${action}`, async (ctx) => {
+      const me = await requireUser(ctx, hs.accounts);
+      const body = await readJsonObject(ctx, limit);
+      const target = targetOf(body);
+      const extra = reasonOf(body);
+      await access.requireRoom(ctx.params.roomId);
+      const current = await store.membership(ctx.params.roomId, target);
+      if (action === "unban" && current?.membership !== "ban") throw forbidden(`${target} is not banned`);
+      if (action === "kick" && !["join", "invite", "knock"].includes(current?.membership ?? "leave")) {
+        throw forbidden(`${target} is not in the room`);
+      }
+      const membership = action === "ban" ? "ban" : "leave";
+      await sendMember(ctx.params.roomId, me.userId, target, { membership, ...extra });
+      ctx.body = {};
+    });
+  }
+
+  router.post(`${PREFIX}/rooms/:roomId/forget`, async (ctx) => {
+    const me = await requireUser(ctx, hs.accounts);
+    await readJsonObject(ctx, limit);
+    await access.requireRoom(ctx.params.roomId);
+    const current = await store.membership(ctx.params.roomId, me.userId);
+    if (current === undefined) throw notFound(`${me.userId} has never been in ${ctx.params.roomId}`);
+    if (current.membership === "join" || current.membership === "invite" || current.membership === "knock") {
+      throw new MatrixError(400, "M_UNKNOWN", `${me.userId} has not left ${ctx.params.roomId}`);
+    }
+    await store.forget(me.userId, ctx.params.roomId);
+    ctx.body = {};
+  });
+
+  router.get(`${PREFIX}/joined_rooms`, async (ctx) => {
+    const me = await requireUser(ctx, hs.accounts);
+    ctx.body = { joined_rooms: await hs.states.roomsForUser(me.userId, "join") };
+  });
+}

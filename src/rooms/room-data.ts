@@ -1,0 +1,87 @@
+import type { Knex } from "knex";
+/**
+ * The rows the Client-Server room endpoints keep beside the DAG
+ * (migrations/0002_room_client.ts): transaction ids, redactions, the
+ * directory visibility chosen at creation, forgotten rooms.
+ */
+import type { Database } from "../storage/database.js";
+
+export interface Membership {
+  readonly membership: string;
+  readonly eventId: string;
+}
+
+export class RoomClientStore {
+  constructor(private readonly db: Database) {}
+
+  async txnEvent(userId: string, deviceId: string, txnId: string): Promise<{ roomId: string; eventId: string } | undefined> {
+    const r = await this.db.knex("room_txn_ids").where({ user_id: userId, device_id: deviceId, txn_id: txnId }).first("room_id", "event_id");
+    return r ? { roomId: r.room_id, eventId: r.event_id } : undefined;
+  }
+
+  /** Inside the event's own transaction, so an acknowledged send is never repeated by a retry. */
+  async recordTxn(trx: Knex, userId: string, deviceId: string, txnId: string, roomId: string, eventId: string): Promise<void> {
+    await trx("room_txn_ids")
+      .insert({ user_id: userId, device_id: deviceId, txn_id: txnId, room_id: roomId, event_id: eventId, created_ts: Date.now() })
+      .onConflict(["user_id", "device_id", "txn_id"])
+      .ignore();
+  }
+
+  /** Redacted event id → the ids of the redactions recorded against it. */
+  async redactionsOf(eventIds: readonly string[]): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    for (let i = 0; i < eventIds.length; i += 500) {
+      const rows: { event_id: string; redacts: string }[] = await this.db.knex("redactions")
+        .whereIn("redacts", eventIds.slice(i, i + 500))
+        .select("event_id", "redacts");
+      for (const r of rows) out.set(r.redacts, [...(out.get(r.redacts) ?? []), r.event_id]);
+    }
+    return out;
+  }
+
+  async setVisibility(roomId: string, visibility: "public" | "private"): Promise<void> {
+    await this.db.knex("room_visibility").insert({ room_id: roomId, visibility }).onConflict("room_id").merge();
+  }
+
+  async membership(roomId: string, userId: string): Promise<Membership | undefined> {
+    const r = await this.db.knex("room_memberships").where({ room_id: roomId, user_id: userId }).first("membership", "event_id");
+    return r ? { membership: r.membership, eventId: r.event_id } : undefined;
+  }
+
+  async forget(userId: string, roomId: string): Promise<void> {
+    await this.db.knex("room_forgotten").insert({ user_id: userId, room_id: roomId }).onConflict(["user_id", "room_id"]).ignore();
+  }
+
+  async unforget(userId: string, roomId: string): Promise<void> {
+    await this.db.knex("room_forgotten").where({ user_id: userId, room_id: roomId }).del();
+  }
+
+  /**
+   * Accepted timeline events of a room by stream ordering: `dir` "b" from
+   * `from` (inclusive) down to `to` (exclusive), "f" from after `from` up to
+   * `to` (inclusive). Returns event ids with their orderings.
+   */
+  async page(
+    roomId: string,
+    dir: "b" | "f",
+    from: number,
+    to: number | undefined,
+    limit: number,
+  ): Promise<Array<{ eventId: string; streamOrdering: number }>> {
+    const q = this.db.knex("events")
+      .where({ room_id: roomId })
+      .whereNotNull("stream_ordering")
+      .whereNull("rejected_reason");
+    if (dir === "b") {
+      q.where("stream_ordering", "<=", from);
+      if (to !== undefined) q.where("stream_ordering", ">", to);
+      q.orderBy("stream_ordering", "desc");
+    } else {
+      q.where("stream_ordering", ">", from);
+      if (to !== undefined) q.where("stream_ordering", "<=", to);
+      q.orderBy("stream_ordering", "asc");
+    }
+    const rows: { event_id: string; stream_ordering: number | string }[] = await q.limit(limit).select("event_id", "stream_ordering");
+    return rows.map((r) => ({ eventId: r.event_id, streamOrdering: Number(r.stream_ordering) }));
+  }
+}
