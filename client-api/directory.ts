@@ -1,15 +1,20 @@
 /**
- * Room aliases: PUT/GET/DELETE /directory/room/{roomAlias} and
- * GET /rooms/{roomId}/aliases. Aliases of other servers are resolved over
- * federation once it exists; until then they are not found.
+ * The room directory: aliases (PUT/GET/DELETE /directory/room/{roomAlias},
+ * GET /rooms/{roomId}/aliases), a room's listing in the public directory
+ * (/directory/list/room/{roomId}) and the public room list (/publicRooms).
+ * Aliases of other servers are resolved over federation once it exists;
+ * until then they are not found.
  */
 import type Router from "@koa/router";
 import type { ServerContext } from "../src/context.js";
 import { requireUser } from "../src/http/auth.js";
 import { readJsonObject } from "../src/http/body.js";
 import { MatrixError, forbidden, notFound } from "../src/http/errors.js";
-import { requireString } from "../src/http/params.js";
+import { optionalObject, optionalString, requireString } from "../src/http/params.js";
 import { isValidRoomAlias, serverNameOf } from "../src/room/identifiers.js";
+import { powerLevelsOf, requiredLevelIn, userPowerLevel } from "../src/room/power-levels.js";
+import { RoomClientStore } from "../src/rooms/room-data.js";
+import { roomSummary, type PublicRoomChunk } from "../src/rooms/summary.js";
 
 const PREFIX = "/_matrix/client/v3";
 
@@ -54,5 +59,90 @@ export function registerDirectory(router: Router, hs: ServerContext): void {
     const me = await requireUser(ctx, hs.accounts);
     if ((await hs.states.membershipOf(ctx.params.roomId, me.userId)) !== "join") throw forbidden("You are not joined to this room");
     ctx.body = { aliases: await hs.aliases.forRoom(ctx.params.roomId) };
+  });
+
+  const rooms = new RoomClientStore(hs.db);
+
+  router.get(`${PREFIX}/directory/list/room/:roomId`, async (ctx) => {
+    if (!(await hs.rooms.get(ctx.params.roomId))) throw notFound("Unknown room");
+    ctx.body = { visibility: await rooms.visibility(ctx.params.roomId) };
+  });
+
+  router.put(`${PREFIX}/directory/list/room/:roomId`, async (ctx) => {
+    const me = await requireUser(ctx, hs.accounts);
+    const body = await readJsonObject(ctx, hs.config.max_request_body_bytes);
+    const visibility = optionalString(body, "visibility") ?? "public";
+    if (visibility !== "public" && visibility !== "private") throw new MatrixError(400, "M_INVALID_PARAM", "visibility must be public or private");
+    const roomId = ctx.params.roomId;
+    if (!(await hs.rooms.get(roomId))) throw notFound("Unknown room");
+    // Who may publish a room: a joined member allowed to set its canonical alias (room moderators), or a server admin.
+    const admin = (await hs.accounts.getUser(me.userId))?.admin ?? false;
+    if (!admin) {
+      if ((await hs.states.membershipOf(roomId, me.userId)) !== "join") throw forbidden("You are not joined to this room");
+      const rules = await hs.localEvents.rulesOf(roomId);
+      const current = await hs.states.currentState(roomId);
+      const lookup = await hs.stateReader.authLookup(current, [["m.room.create", ""], ["m.room.power_levels", ""]]);
+      const needed = requiredLevelIn(powerLevelsOf(lookup, rules), "m.room.canonical_alias", "");
+      if (userPowerLevel(lookup, me.userId, rules) < needed) throw forbidden("You may not change this room's directory listing");
+    }
+    await rooms.setVisibility(roomId, visibility);
+    ctx.body = {};
+  });
+
+  const listPublicRooms = async (limit: number | undefined, since: string | undefined, filter: Record<string, unknown> | undefined, server: string | undefined) => {
+    if (server !== undefined && server !== serverName) throw notFound("Other servers' directories are not reachable yet");
+    let offset = 0;
+    if (since !== undefined) {
+      const m = /^o(\d+)$/.exec(since);
+      if (!m) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid since token");
+      offset = Number(m[1]);
+    }
+    const term = typeof filter?.generic_search_term === "string" ? filter.generic_search_term.toLowerCase() : undefined;
+    const roomTypes = Array.isArray(filter?.room_types) ? (filter.room_types as unknown[]) : undefined;
+    const all: PublicRoomChunk[] = [];
+    for (const roomId of await rooms.publicRoomIds()) {
+      const chunk = await roomSummary(hs, roomId);
+      if (term && ![chunk.name, chunk.topic, chunk.canonical_alias].some((v) => typeof v === "string" && v.toLowerCase().includes(term))) continue;
+      // room_types: null in the list stands for rooms without a type.
+      if (roomTypes && !roomTypes.includes(chunk.room_type ?? null)) continue;
+      all.push(chunk);
+    }
+    // Largest rooms first, then by id so that pages are stable.
+    all.sort((a, b) => b.num_joined_members - a.num_joined_members || (a.room_id < b.room_id ? -1 : 1));
+    const size = limit === undefined ? all.length : Math.max(0, limit);
+    const page = all.slice(offset, offset + size);
+    const out: Record<string, unknown> = { chunk: page, total_room_count_estimate: all.length };
+    if (offset + size < all.length) out.next_batch = `o${offset + size}`;
+    if (offset > 0) out.prev_batch = `o${Math.max(0, offset - size)}`;
+    return out;
+  };
+
+  const limitParam = (v: unknown): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = typeof v === "number" ? v : typeof v === "string" && /^\d+$/.test(v) ? Number(v) : NaN;
+    if (!Number.isInteger(n) || n < 0) throw new MatrixError(400, "M_INVALID_PARAM", "limit must be a non-negative integer");
+    return n;
+  };
+
+  router.get(`${PREFIX}/publicRooms`, async (ctx) => {
+    const q = ctx.query;
+    ctx.body = await listPublicRooms(
+      limitParam(q.limit),
+      typeof q.since === "string" ? q.since : undefined,
+      undefined,
+      typeof q.server === "string" ? q.server : undefined,
+    );
+  });
+
+  router.post(`${PREFIX}/publicRooms`, async (ctx) => {
+    await requireUser(ctx, hs.accounts);
+    const body = await readJsonObject(ctx, hs.config.max_request_body_bytes);
+    const filter = optionalObject(body, "filter");
+    ctx.body = await listPublicRooms(
+      limitParam(body.limit),
+      optionalString(body, "since"),
+      filter,
+      typeof ctx.query.server === "string" ? ctx.query.server : undefined,
+    );
   });
 }

@@ -1,9 +1,9 @@
-import type { Knex } from "knex";
 /**
  * The rows the Client-Server room endpoints keep beside the DAG
  * (migrations/0002_room_client.ts): transaction ids, redactions, the
  * directory visibility chosen at creation, forgotten rooms.
  */
+import type { Knex } from "knex";
 import type { Database } from "../storage/database.js";
 
 export interface Membership {
@@ -37,6 +37,16 @@ export class RoomClientStore {
       for (const r of rows) out.set(r.redacts, [...(out.get(r.redacts) ?? []), r.event_id]);
     }
     return out;
+  }
+
+  async visibility(roomId: string): Promise<"public" | "private"> {
+    const r = await this.db.knex("room_visibility").where({ room_id: roomId }).first("visibility");
+    return r?.visibility === "public" ? "public" : "private";
+  }
+
+  async publicRoomIds(): Promise<string[]> {
+    const rows: { room_id: string }[] = await this.db.knex("room_visibility").where({ visibility: "public" }).select("room_id");
+    return rows.map((r) => r.room_id);
   }
 
   async setVisibility(roomId: string, visibility: "public" | "private"): Promise<void> {

@@ -63,6 +63,44 @@ for (const engine of ENGINES) {
       assert.equal((await call("POST", `/_matrix/client/v3/join/${encodeURIComponent("#nope:dir.test")}`, {}, joiner.access_token)).status, 404);
     });
 
+    it("lists public rooms with their summary, filtered and paginated, and lets moderators change the listing", async () => {
+      const host = await register("host");
+      const guest = await register("guest");
+      const ids: string[] = [];
+      for (const [name, topic] of [["Chess club", "Openings"], ["Choir", "Singing"], ["Robotics", "Build things"]]) {
+        const r = await call("POST", "/_matrix/client/v3/createRoom", { visibility: "public", preset: "public_chat", name, topic }, host.access_token);
+        ids.push(r.body.room_id);
+      }
+      await call("POST", "/_matrix/client/v3/createRoom", { name: "Secret", preset: "private_chat" }, host.access_token);
+      await call("POST", `/_matrix/client/v3/join/${ids[2]}`, {}, guest.access_token);
+
+      const all = await call("GET", "/_matrix/client/v3/publicRooms");
+      assert.equal(all.status, 200);
+      assertSpecResponse("client-server", "list_public_rooms.yaml", "GET", "/publicRooms", 200, all.body);
+      assert.equal(all.body.total_room_count_estimate, 3);
+      assert.equal(all.body.chunk[0].room_id, ids[2], "the busiest room first");
+      assert.equal(all.body.chunk[0].num_joined_members, 2);
+      assert.equal(all.body.chunk[0].name, "Robotics");
+      assert.equal(all.body.chunk[0].join_rule, "public");
+      assert.ok(!all.body.chunk.some((c: { name?: string }) => c.name === "Secret"));
+
+      const page1 = await call("GET", "/_matrix/client/v3/publicRooms?limit=2");
+      assert.equal(page1.body.chunk.length, 2);
+      const page2 = await call("GET", `/_matrix/client/v3/publicRooms?limit=2&since=${page1.body.next_batch}`);
+      assert.equal(page2.body.chunk.length, 1);
+      assert.equal(page2.body.next_batch, undefined);
+      const seen = [...page1.body.chunk, ...page2.body.chunk].map((c: { room_id: string }) => c.room_id).sort();
+      assert.deepEqual(seen, [...ids].sort());
+
+      const searched = await call("POST", "/_matrix/client/v3/publicRooms", { filter: { generic_search_term: "sing" } }, guest.access_token);
+      assert.deepEqual(searched.body.chunk.map((c: { name: string }) => c.name), ["Choir"]);
+
+      assert.deepEqual((await call("GET", `/_matrix/client/v3/directory/list/room/${ids[0]}`)).body, { visibility: "public" });
+      assert.equal((await call("PUT", `/_matrix/client/v3/directory/list/room/${ids[0]}`, { visibility: "private" }, guest.access_token)).status, 403);
+      assert.equal((await call("PUT", `/_matrix/client/v3/directory/list/room/${ids[0]}`, { visibility: "private" }, host.access_token)).status, 200);
+      assert.equal((await call("GET", "/_matrix/client/v3/publicRooms")).body.total_room_count_estimate, 2);
+    });
+
     it("refuses aliases of other servers, malformed aliases and unknown rooms", async () => {
       const u = await register("u2");
       const foreign = await call("PUT", `/_matrix/client/v3/directory/room/${encodeURIComponent("#x:elsewhere.org")}`, { room_id: "!r:dir.test" }, u.access_token);
