@@ -287,4 +287,59 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
     }
     ctx.body = out;
   });
+
+  router.get(`${PREFIX}/rooms/:roomId/context/:eventId`, async (ctx) => {
+    const me = await requireUser(ctx, hs.accounts);
+    const { roomId, eventId } = ctx.params;
+    const limitRaw = queryString(ctx, "limit");
+    if (limitRaw !== undefined && !/^\d+$/.test(limitRaw)) throw invalidParam("limit must be a non-negative integer");
+    const limit = Math.min(limitRaw === undefined ? 10 : Number(limitRaw), MAX_LIMIT);
+    const filter = parseFilter(ctx.query.filter);
+    await access.requireTimelineAccess(roomId, me.userId);
+    const stored = await hs.events.getEvent(eventId);
+    const missing = () => notFound(`Event ${eventId} not found`);
+    if (!stored || stored.event.roomId !== roomId || stored.rejectedReason !== null || stored.streamOrdering === null) throw missing();
+    if ((await visibleEvents(hs, me.userId, roomId, [stored.event])).length === 0) throw missing();
+    const at = stored.streamOrdering;
+
+    // Half the limit on each side, as Synapse: the extra one goes after.
+    const side = async (dir: "b" | "f", want: number): Promise<RoomEvent[]> => {
+      const out: RoomEvent[] = [];
+      let cursor = dir === "b" ? at - 1 : at;
+      while (out.length < want) {
+        const rows = await store.page(roomId, dir, cursor, undefined, Math.max(want * 2, 20));
+        if (rows.length === 0) break;
+        const loaded = await hs.events.getEvents(rows.map((r) => r.eventId));
+        const candidates = rows.map((r) => loaded.get(r.eventId)!.event).filter((e) => passes(filter, e));
+        for (const e of await visibleEvents(hs, me.userId, roomId, candidates)) {
+          if (out.length < want) out.push(e);
+        }
+        cursor = rows[rows.length - 1].streamOrdering + (dir === "b" ? -1 : 0);
+      }
+      return out;
+    };
+    const before = await side("b", Math.floor(limit / 2));
+    const after = await side("f", limit - Math.floor(limit / 2));
+    const orderOf = async (e: RoomEvent | undefined, fallback: number) => (e ? (await hs.events.getEvent(e.eventId))?.streamOrdering ?? fallback : fallback);
+    const startAt = (await orderOf(before[before.length - 1], at)) - 1;
+    const endAt = await orderOf(after[after.length - 1], at);
+
+    // The state at the last event returned; with lazy loading, only the members who speak.
+    const lastStored = after.length ? await hs.events.getEvent(after[after.length - 1].eventId) : stored;
+    const snapshot = lastStored?.stateSnapshot == null ? new Map<string, string>() : await hs.states.getSnapshot(lastStored.stateSnapshot);
+    let stateEvents = await access.loadState(snapshot);
+    if (filter.lazyLoadMembers) {
+      const senders = new Set([...before, stored.event, ...after].map((e) => e.sender));
+      stateEvents = stateEvents.filter((e) => e.type !== "m.room.member" || senders.has(e.stateKey ?? ""));
+    }
+    const [event] = await access.render([stored.event]);
+    ctx.body = {
+      event,
+      events_before: await access.render(before),
+      events_after: await access.render(after),
+      start: formatRoomPosition(startAt),
+      end: formatRoomPosition(endAt),
+      state: await access.render(stateEvents),
+    };
+  });
 }
