@@ -5,6 +5,7 @@
 import type Router from "@koa/router";
 import type { Context } from "koa";
 import type { ServerContext } from "../src/context.js";
+import { withoutIgnored } from "../src/rooms/ignored.js";
 import type { CommitHook } from "../src/engine/persist.js";
 import { canonicalJson } from "../src/crypto/canonical-json.js";
 import { requireUser, type Requester } from "../src/http/auth.js";
@@ -260,7 +261,8 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
       const rows = await store.page(roomId, dir, cursor, to, batchSize);
       const loaded = await hs.events.getEvents(rows.map((r) => r.eventId));
       const candidates = rows.map((r) => loaded.get(r.eventId)!.event).filter((e) => passes(filter, e));
-      const visible = new Set((await visibleEvents(hs, me.userId, roomId, candidates)).map((e) => e.eventId));
+      const shown = await withoutIgnored(hs, me.userId, candidates);
+      const visible = new Set((await visibleEvents(hs, me.userId, roomId, shown)).map((e) => e.eventId));
       let consumed = 0;
       for (const row of rows) {
         consumed++;
@@ -311,7 +313,7 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
         if (rows.length === 0) break;
         const loaded = await hs.events.getEvents(rows.map((r) => r.eventId));
         const candidates = rows.map((r) => loaded.get(r.eventId)!.event).filter((e) => passes(filter, e));
-        for (const e of await visibleEvents(hs, me.userId, roomId, candidates)) {
+        for (const e of await visibleEvents(hs, me.userId, roomId, await withoutIgnored(hs, me.userId, candidates))) {
           if (out.length < want) out.push(e);
         }
         cursor = rows[rows.length - 1].streamOrdering + (dir === "b" ? -1 : 0);

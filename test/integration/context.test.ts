@@ -42,6 +42,23 @@ for (const engine of ENGINES) {
       assert.deepEqual(newer.body.chunk.map((e: { event_id: string }) => e.event_id), [ids[7], ids[8]]);
     });
 
+    it("leaves ignored users' events out of /messages and /context", async () => {
+      const a = await register("ign1");
+      const b = await register("ign2");
+      const roomId = (await call("POST", "/_matrix/client/v3/createRoom", { preset: "public_chat" }, a.access_token)).body.room_id;
+      await call("POST", `/_matrix/client/v3/join/${roomId}`, {}, b.access_token);
+      const fromB = (await call("PUT", `/_matrix/client/v3/rooms/${roomId}/send/m.room.message/i1`, { msgtype: "m.text", body: "noise" }, b.access_token)).body.event_id;
+      const fromA = (await call("PUT", `/_matrix/client/v3/rooms/${roomId}/send/m.room.message/i2`, { msgtype: "m.text", body: "signal" }, a.access_token)).body.event_id;
+      const bodies = async () =>
+        (await call("GET", `/_matrix/client/v3/rooms/${roomId}/messages?dir=b&limit=50`, undefined, a.access_token)).body.chunk.map((e: { event_id: string }) => e.event_id);
+      assert.ok((await bodies()).includes(fromB));
+      await call("PUT", `/_matrix/client/v3/user/${a.user_id}/account_data/m.ignored_user_list`, { ignored_users: { [b.user_id]: {} } }, a.access_token);
+      const after = await bodies();
+      assert.ok(!after.includes(fromB) && after.includes(fromA));
+      const ctxRes = await call("GET", `/_matrix/client/v3/rooms/${roomId}/context/${encodeURIComponent(fromA)}`, undefined, a.access_token);
+      assert.ok(!ctxRes.body.events_before.some((e: { event_id: string }) => e.event_id === fromB));
+    });
+
     it("hides an event from before a 'joined'-visibility user joined", async () => {
       const a = await register("ctxb");
       const b = await register("ctxc");
