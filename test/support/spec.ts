@@ -10,18 +10,21 @@ import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
 import { Ajv2020 } from "ajv/dist/2020.js";
 
-/** ../shared/spec beside the repository (where CI and developers have it), or $MATRIX_SPEC_DIR. */
-function specRoot(): string {
-  if (process.env.MATRIX_SPEC_DIR) return join(process.env.MATRIX_SPEC_DIR, "data", "api");
+/** The package root: where package.json is, above this file (in src or in dist). */
+export function packageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, "package.json"))) {
     const up = dirname(dir);
     if (up === dir) throw new Error("package.json not found above test/support");
     dir = up;
   }
-  const root = join(dir, "..", "shared", "spec", "data", "api");
-  if (!existsSync(root)) throw new Error(`the Matrix spec definitions are not at ${root}; set MATRIX_SPEC_DIR`);
-  return root;
+  return dir;
+}
+
+/** The spec's definitions kept with the tests (test/matrix-spec), or $MATRIX_SPEC_DIR/data. */
+function specRoot(): string {
+  if (process.env.MATRIX_SPEC_DIR) return join(process.env.MATRIX_SPEC_DIR, "data", "api");
+  return join(packageRoot(), "test", "matrix-spec", "api");
 }
 
 const SPEC_ROOT = specRoot();

@@ -1,7 +1,22 @@
 /** The spec-shape checker must reject what the spec does not allow, or it proves nothing. */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { assertSpecResponse } from "../../support/spec.js";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { assertSpecResponse, packageRoot } from "../../support/spec.js";
+
+function digestTree(root: string): Map<string, string> {
+  const out = new Map<string, string>();
+  (function walk(dir: string) {
+    for (const name of readdirSync(dir)) {
+      const p = join(dir, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (name !== "README.md") out.set(relative(root, p), createHash("sha256").update(readFileSync(p)).digest("hex"));
+    }
+  })(root);
+  return out;
+}
 
 describe("assertSpecResponse", () => {
   it("accepts a body the spec allows", () => {
@@ -16,5 +31,12 @@ describe("assertSpecResponse", () => {
   });
   it("refuses a status the spec does not define for the operation", () => {
     assert.throws(() => assertSpecResponse("client-server", "whoami.yaml", "GET", "/account/whoami", 418, {}), /defines no 418/);
+  });
+});
+
+describe("the spec copy in test/matrix-spec", () => {
+  const shared = join(packageRoot(), "..", "shared", "spec", "data");
+  it("is identical to ../shared/spec, the project's contract", { skip: existsSync(shared) ? undefined : "no ../shared/spec beside the repository" }, () => {
+    assert.deepEqual(digestTree(join(packageRoot(), "test", "matrix-spec")), digestTree(shared));
   });
 });
