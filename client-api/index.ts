@@ -12,6 +12,7 @@ import { registerSync } from "./sync.js";
 import { registerDirectory } from "./directory.js";
 import { registerPresence } from "./presence.js";
 import { registerProfile } from "./profile.js";
+import { registerPushRules } from "./push-rules.js";
 import { registerReceipts } from "./receipts.js";
 import { registerServerInfo } from "./server-info.js";
 
@@ -23,6 +24,7 @@ export function createClientApi(hs: ServerContext): Router {
   registerReceipts(router, hs);
   registerDirectory(router, hs);
   registerPresence(router, hs);
+  registerPushRules(router, hs);
   registerSharedSecretRegistration(router, hs);
   registerAccount(router, hs);
   registerRooms(router, hs);

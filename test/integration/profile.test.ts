@@ -68,6 +68,17 @@ for (const engine of ENGINES) {
       assert.equal((await call("GET", "/_matrix/client/v3/capabilities")).status, 401);
     });
 
+    it("serves the default push rules in the spec's shape", async () => {
+      const u = await register("pushy");
+      const res = await call("GET", "/_matrix/client/v3/pushrules/", undefined, u.access_token);
+      assert.equal(res.status, 200);
+      assertSpecResponse("client-server", "pushrules.yaml", "GET", "/pushrules/", 200, res.body);
+      const mention = res.body.global.override.find((r: { rule_id: string }) => r.rule_id === ".m.rule.is_user_mention");
+      assert.equal(mention.conditions[0].value, u.user_id);
+      assert.equal(res.body.global.underride.at(-1).rule_id, ".m.rule.encrypted");
+      assert.equal((await call("GET", "/_matrix/client/v3/pushrules/")).status, 401);
+    });
+
     it("serves /.well-known/matrix/client", async () => {
       const res = await call("GET", "/.well-known/matrix/client");
       assert.equal(res.status, 200);
