@@ -21,6 +21,7 @@ import type { ReceiptStore } from "./storage/receipt-store.js";
 import type { RoomStore } from "./storage/room-store.js";
 import type { StateStore } from "./storage/state-store.js";
 import type { StreamIdGenerator } from "./storage/stream-ids.js";
+import type { Notifier } from "./sync/notifier.js";
 
 export interface ServerContext {
   readonly config: Config;
@@ -34,6 +35,7 @@ export interface ServerContext {
   readonly aliases: AliasStore;
   readonly typing: TypingTracker;
   readonly presence: PresenceTracker;
+  readonly notifier: Notifier;
   readonly rateLimits: { readonly message: RateLimiter; readonly login: RateLimiter; readonly registration: RateLimiter };
   readonly rooms: RoomStore;
   readonly events: EventStore;

@@ -30,6 +30,7 @@ import { RoomStore } from "./storage/room-store.js";
 import { StateStore } from "./storage/state-store.js";
 import { StreamIdGenerator } from "./storage/stream-ids.js";
 import { KeyedMutex } from "./util/keyed-mutex.js";
+import { Notifier } from "./sync/notifier.js";
 
 /** Read the signing key, generating and saving one on first start. */
 export function loadOrCreateSigningKey(path: string, log?: Logger): SigningKey {
@@ -67,7 +68,7 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
   const persister = new EventPersister(db, rooms, events, states, eventStream);
   const stateReader = new RoomStateReader(events, states);
   const localEvents = new LocalEvents(config.server_name, signingKey, rooms, events, stateReader, persister, new KeyedMutex());
-  return {
+  const context: ServerContext = {
     config, log, db, signingKey, rooms, events, states, stateReader, persister, localEvents, eventStream,
     accounts: new AccountStore(db),
     profiles: new ProfileStore(db),
@@ -76,12 +77,21 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
     aliases: new AliasStore(db),
     typing: new TypingTracker(),
     presence: new PresenceTracker(),
+    notifier: new Notifier(config.server_name, states),
     rateLimits: {
       message: new RateLimiter(config.rate_limits.message),
       login: new RateLimiter(config.rate_limits.login),
       registration: new RateLimiter(config.rate_limits.registration),
     },
   };
+  // Every change a /sync request may be waiting for wakes exactly the users it concerns.
+  const { notifier } = context;
+  persister.onPersisted(notifier.onPersisted);
+  context.typing.listen((roomId) => void notifier.wakeRoom(roomId));
+  context.receipts.listen((roomId) => void notifier.wakeRoom(roomId));
+  context.accountData.listen((userId) => notifier.wake([userId]));
+  context.presence.listen((userId) => notifier.wake([userId]));
+  return context;
 }
 
 export interface RunningServer {
@@ -118,6 +128,7 @@ export async function startHomeserver(config: Config, log: Logger = createLogger
         server.closeAllConnections();
       });
       context.typing.stop();
+      context.notifier.close();
       await context.db.close();
     },
   };

@@ -62,6 +62,24 @@ export class RoomClientStore {
     await this.db.knex("room_forgotten").insert({ user_id: userId, room_id: roomId }).onConflict(["user_id", "room_id"]).ignore();
   }
 
+  async forgottenRooms(userId: string): Promise<Set<string>> {
+    const rows: { room_id: string }[] = await this.db.knex("room_forgotten").where({ user_id: userId }).select("room_id");
+    return new Set(rows.map((r) => r.room_id));
+  }
+
+  /** Transaction ids of these events when this device sent them (shown back to that device only). */
+  async txnIdsOf(userId: string, deviceId: string, eventIds: string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (let i = 0; i < eventIds.length; i += 500) {
+      const rows: { event_id: string; txn_id: string }[] = await this.db.knex("room_txn_ids")
+        .where({ user_id: userId, device_id: deviceId })
+        .whereIn("event_id", eventIds.slice(i, i + 500))
+        .select("event_id", "txn_id");
+      for (const r of rows) out.set(r.event_id, r.txn_id);
+    }
+    return out;
+  }
+
   async unforget(userId: string, roomId: string): Promise<void> {
     await this.db.knex("room_forgotten").where({ user_id: userId, room_id: roomId }).del();
   }

@@ -17,6 +17,8 @@ export interface AccountDataChange {
 }
 
 export class AccountDataStore {
+  private readonly listeners: Array<(userId: string) => void> = [];
+
   private constructor(
     private readonly db: Database,
     readonly stream: StreamIdGenerator,
@@ -25,6 +27,11 @@ export class AccountDataStore {
   static async open(db: Database): Promise<AccountDataStore> {
     const row = await db.knex("account_data").max({ max: "stream_id" }).first();
     return new AccountDataStore(db, new StreamIdGenerator(Number(row?.max ?? 0)));
+  }
+
+  /** Called with the user after each committed change (the notifier wakes them). */
+  listen(listener: (userId: string) => void): void {
+    this.listeners.push(listener);
   }
 
   async put(userId: string, roomId: string | null, type: string, content: JsonObject): Promise<number> {
@@ -37,6 +44,7 @@ export class AccountDataStore {
     } finally {
       position.finish();
     }
+    for (const l of this.listeners) l(userId);
     return position.id;
   }
 

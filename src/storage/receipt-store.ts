@@ -17,6 +17,8 @@ export interface Receipt {
 }
 
 export class ReceiptStore {
+  private readonly listeners: Array<(roomId: string) => void> = [];
+
   private constructor(
     private readonly db: Database,
     readonly stream: StreamIdGenerator,
@@ -25,6 +27,11 @@ export class ReceiptStore {
   static async open(db: Database): Promise<ReceiptStore> {
     const row = await db.knex("receipts").max({ max: "stream_id" }).first();
     return new ReceiptStore(db, new StreamIdGenerator(Number(row?.max ?? 0)));
+  }
+
+  /** Called with the room after each committed receipt (the notifier wakes its members). */
+  listen(listener: (roomId: string) => void): void {
+    this.listeners.push(listener);
   }
 
   /**
@@ -48,6 +55,7 @@ export class ReceiptStore {
     } finally {
       position.finish();
     }
+    for (const l of this.listeners) l(r.roomId);
     return true;
   }
 

@@ -17,3 +17,27 @@ export function parseRoomPosition(token: string): number {
   if (!m) throw new MatrixError(400, "M_INVALID_PARAM", `Invalid pagination token ${JSON.stringify(token)}`);
   return Number(m[1]);
 }
+
+/**
+ * Where a /sync left off, one position per stream. Typing and presence
+ * live in memory and restart from 0 with the server; a token from before a
+ * restart carries larger numbers, which the builder treats as "send all".
+ */
+export interface SyncPosition {
+  readonly events: number;
+  readonly accountData: number;
+  readonly receipts: number;
+  readonly typing: number;
+  readonly presence: number;
+}
+
+export function formatSyncToken(p: SyncPosition): string {
+  return `s${p.events}_${p.accountData}_${p.receipts}_${p.typing}_${p.presence}`;
+}
+
+export function parseSyncToken(token: string): SyncPosition {
+  const m = /^s(\d+)_(\d+)_(\d+)_(\d+)_(\d+)$/.exec(token);
+  if (!m) throw new MatrixError(400, "M_INVALID_PARAM", `Invalid sync token ${JSON.stringify(token)}`);
+  const [events, accountData, receipts, typing, presence] = m.slice(1).map(Number);
+  return { events, accountData, receipts, typing, presence };
+}

@@ -1,0 +1,372 @@
+/**
+ * Builds /sync answers: initial (no `since`) and incremental (what changed
+ * between `since` and the current positions), for one user and filter.
+ *
+ * The event stream drives most of it: the user's rooms and their newest
+ * events are read by stream position, and room state comes from the state
+ * snapshots stored at each event. Typing and presence come from memory;
+ * receipts and account data from their own streams.
+ */
+import type { Knex } from "knex";
+import type { ServerContext } from "../context.js";
+import { toClientEvent } from "../engine/client-event.js";
+import type { Requester } from "../http/auth.js";
+import { serverNameOf } from "../room/identifiers.js";
+import { stateKey, type JsonObject, type RoomEvent, type StateMap } from "../room/types.js";
+import { ignoredUsers } from "../rooms/ignored.js";
+import { RoomClientStore } from "../rooms/room-data.js";
+import { visibleEvents } from "../rooms/visibility.js";
+import { receiptContent, type Receipt } from "../storage/receipt-store.js";
+import { diffState } from "../storage/state-store.js";
+import {
+  DEFAULT_TIMELINE_LIMIT, allowsEvent, allowsRoom, allowsRoomEvent, pickFields, type SyncFilter,
+} from "./filter.js";
+import { formatRoomPosition, formatSyncToken, type SyncPosition } from "./tokens.js";
+
+export interface SyncResult {
+  readonly body: JsonObject;
+  /** Nothing for the client: a long-poll keeps waiting. */
+  readonly empty: boolean;
+  readonly position: SyncPosition;
+}
+
+interface MembershipRow {
+  room_id: string;
+  membership: string;
+  event_id: string;
+  stream_ordering: number | null;
+}
+
+/** State shown to someone invited or knocking, before they can read the room. */
+const STRIPPED_STATE_TYPES = [
+  "m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar", "m.room.canonical_alias",
+  "m.room.encryption", "m.room.topic",
+];
+/** Events fetched at most per incremental sync; past this, rooms report a gap (limited). */
+const INCREMENTAL_CAP = 2000;
+const HEROES = 5;
+
+export class SyncBuilder {
+  private readonly store: RoomClientStore;
+
+  constructor(private readonly hs: ServerContext) {
+    this.store = new RoomClientStore(hs.db);
+  }
+
+  /** The positions a sync built now covers. */
+  currentPosition(): SyncPosition {
+    const hs = this.hs;
+    return {
+      events: hs.eventStream.position,
+      accountData: hs.accountData.stream.position,
+      receipts: hs.receipts.stream.position,
+      typing: hs.typing.position,
+      presence: hs.presence.position,
+    };
+  }
+
+  async build(me: Requester, since: SyncPosition | null, filter: SyncFilter, fullState: boolean): Promise<SyncResult> {
+    const hs = this.hs;
+    const to = this.currentPosition();
+    const from = since;
+    const ignored = await ignoredUsers(hs, me.userId);
+    const forgotten = await this.store.forgottenRooms(me.userId);
+    const memberships: MembershipRow[] = await hs.db.knex("room_memberships")
+      .where({ user_id: me.userId })
+      .select("room_id", "membership", "event_id", "stream_ordering");
+    const changedSince = (m: MembershipRow) => from === null || (m.stream_ordering ?? 0) > from.events;
+    const inWindow = (m: MembershipRow) => (m.stream_ordering ?? 0) <= to.events;
+
+    const join: JsonObject = {};
+    const invite: JsonObject = {};
+    const leave: JsonObject = {};
+    const knock: JsonObject = {};
+    const joinedRooms = memberships.filter((m) => m.membership === "join" && inWindow(m) && allowsRoom(filter, m.room_id));
+
+    // Joined rooms: new ones get the full treatment, the others what changed.
+    const newEvents = from === null ? new Map<string, string[]>() : await this.eventsSince(joinedRooms.map((m) => m.room_id), from.events, to.events);
+    for (const m of joinedRooms) {
+      const fresh = from === null || changedSince(m) || fullState;
+      const entry = fresh
+        ? await this.fullRoom(me, m.room_id, to.events, filter, ignored)
+        : await this.roomDelta(me, m.room_id, from!.events, to.events, newEvents.get(m.room_id) ?? [], filter, ignored);
+      if (entry) join[m.room_id] = entry;
+    }
+
+    for (const m of memberships) {
+      if (!inWindow(m) || !changedSince(m) || !allowsRoom(filter, m.room_id)) continue;
+      if (m.membership === "invite" || m.membership === "knock") {
+        const stripped = await this.strippedState(m.room_id, m.event_id);
+        if (m.membership === "invite") {
+          const inviteEvent = await hs.events.getEvent(m.event_id);
+          if (inviteEvent && ignored.has(inviteEvent.event.sender)) continue;
+          invite[m.room_id] = { invite_state: { events: stripped } };
+        } else {
+          knock[m.room_id] = { knock_state: { events: stripped } };
+        }
+      } else if ((m.membership === "leave" || m.membership === "ban") && !forgotten.has(m.room_id)) {
+        // On an initial sync, rooms left are shown only when the filter asks for them.
+        if (from === null && !filter.includeLeave) continue;
+        const entry = await this.leftRoom(me, m, from?.events ?? null, filter, ignored);
+        if (entry) leave[m.room_id] = entry;
+      }
+    }
+
+    await this.addEphemeral(me, join, joinedRooms.map((m) => m.room_id), from, to, filter);
+    const globalAccountData = await this.addAccountData(me, join, new Set(joinedRooms.map((m) => m.room_id)), from, filter);
+    const presence = await this.presence(me, joinedRooms.map((m) => m.room_id), from, filter);
+
+    const body: JsonObject = {
+      next_batch: formatSyncToken(to),
+      rooms: { join, invite, leave, knock },
+      account_data: { events: globalAccountData },
+      presence: { events: presence },
+      to_device: { events: [] },
+      device_lists: { changed: [], left: [] },
+      device_one_time_keys_count: {},
+      device_unused_fallback_key_types: [],
+    };
+    const empty =
+      Object.keys(join).length + Object.keys(invite).length + Object.keys(leave).length + Object.keys(knock).length === 0 &&
+      globalAccountData.length === 0 &&
+      presence.length === 0;
+    return { body, empty, position: to };
+  }
+
+  /** For each room, the ids of its accepted events in (after, upTo], newest first. */
+  private async eventsSince(roomIds: string[], after: number, upTo: number): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    if (roomIds.length === 0 || upTo <= after) return out;
+    for (let i = 0; i < roomIds.length; i += 500) {
+      const rows: { room_id: string; event_id: string }[] = await this.hs.db.knex("events")
+        .whereIn("room_id", roomIds.slice(i, i + 500))
+        .where("stream_ordering", ">", after)
+        .where("stream_ordering", "<=", upTo)
+        .whereNull("rejected_reason")
+        .orderBy("stream_ordering", "desc")
+        .limit(INCREMENTAL_CAP)
+        .select("room_id", "event_id");
+      for (const r of rows) out.set(r.room_id, [...(out.get(r.room_id) ?? []), r.event_id]);
+    }
+    return out;
+  }
+
+  /** The newest events of a room at or before `upTo`, newest first, at most `n`. */
+  private async latestEvents(roomId: string, upTo: number, n: number, after = 0): Promise<string[]> {
+    const rows: { event_id: string }[] = await this.hs.db.knex("events")
+      .where({ room_id: roomId })
+      .where("stream_ordering", "<=", upTo)
+      .where("stream_ordering", ">", after)
+      .whereNull("rejected_reason")
+      .orderBy("stream_ordering", "desc")
+      .limit(n)
+      .select("event_id");
+    return rows.map((r) => r.event_id);
+  }
+
+  /** The room state after the last event at or before stream position `at` (empty before the room began). */
+  private async stateAt(roomId: string, at: number, trx?: Knex): Promise<StateMap> {
+    const row = await (trx ?? this.hs.db.knex)("events")
+      .where({ room_id: roomId })
+      .where("stream_ordering", "<=", at)
+      .whereNotNull("state_snapshot")
+      .orderBy("stream_ordering", "desc")
+      .first("state_snapshot");
+    return row ? this.hs.states.getSnapshot(Number(row.state_snapshot)) : new Map();
+  }
+
+  /**
+   * A timeline from newest-first ids: what the user may see, filtered, the
+   * newest `limit` in order, and whether older ones were left out.
+   */
+  private async timeline(me: Requester, roomId: string, idsNewestFirst: string[], filter: SyncFilter, ignored: ReadonlySet<string>, moreBefore: boolean) {
+    const limit = filter.timeline.limit ?? DEFAULT_TIMELINE_LIMIT;
+    const loaded = await this.hs.events.getEvents(idsNewestFirst);
+    let events = idsNewestFirst.map((id) => loaded.get(id)?.event).filter((e): e is RoomEvent => e !== undefined).reverse();
+    events = events.filter((e) => allowsRoomEvent(filter.timeline, e) && !ignored.has(e.sender));
+    events = await visibleEvents(this.hs, me.userId, roomId, events);
+    const limited = moreBefore || events.length > limit;
+    const shown = limit === 0 ? [] : events.slice(-limit);
+    const first = shown[0] ? loaded.get(shown[0].eventId) : undefined;
+    return { events: shown, limited, firstOrdering: first?.streamOrdering ?? null };
+  }
+
+  private async fullRoom(me: Requester, roomId: string, upTo: number, filter: SyncFilter, ignored: ReadonlySet<string>): Promise<JsonObject> {
+    const limit = filter.timeline.limit ?? DEFAULT_TIMELINE_LIMIT;
+    // Fetch extra: some may be hidden by the filter or history visibility.
+    const ids = await this.latestEvents(roomId, upTo, Math.max(limit * 2, limit + 1));
+    const tl = await this.timeline(me, roomId, ids, filter, ignored, ids.length >= Math.max(limit * 2, limit + 1));
+    const startAt = tl.firstOrdering === null ? upTo : tl.firstOrdering - 1;
+    const state = await this.stateAt(roomId, startAt);
+    return this.roomEntry(me, roomId, tl, [...state.values()], startAt, filter);
+  }
+
+  private async roomDelta(
+    me: Requester, roomId: string, after: number, upTo: number, idsNewestFirst: string[], filter: SyncFilter, ignored: ReadonlySet<string>,
+  ): Promise<JsonObject | undefined> {
+    if (idsNewestFirst.length === 0) return undefined;
+    const tl = await this.timeline(me, roomId, idsNewestFirst, filter, ignored, idsNewestFirst.length >= INCREMENTAL_CAP);
+    const startAt = tl.firstOrdering === null ? upTo : tl.firstOrdering - 1;
+    let stateIds: string[] = [];
+    if (tl.limited) {
+      // The gap: state changes between what the client had and the timeline's start.
+      const delta = diffState(await this.stateAt(roomId, after), await this.stateAt(roomId, startAt));
+      stateIds = [...delta.set.values()];
+    }
+    return this.roomEntry(me, roomId, tl, stateIds, startAt, filter);
+  }
+
+  private async leftRoom(me: Requester, m: MembershipRow, after: number | null, filter: SyncFilter, ignored: ReadonlySet<string>): Promise<JsonObject> {
+    const at = m.stream_ordering ?? 0;
+    const limit = filter.timeline.limit ?? DEFAULT_TIMELINE_LIMIT;
+    const ids = await this.latestEvents(m.room_id, at, Math.max(limit * 2, limit + 1), after ?? 0);
+    const tl = await this.timeline(me, m.room_id, ids, filter, ignored, ids.length >= Math.max(limit * 2, limit + 1));
+    const startAt = tl.firstOrdering === null ? at : tl.firstOrdering - 1;
+    const state = after === null ? await this.stateAt(m.room_id, startAt) : diffState(await this.stateAt(m.room_id, after), await this.stateAt(m.room_id, startAt)).set;
+    const entry = await this.roomEntry(me, m.room_id, tl, [...state.values()], startAt, filter);
+    delete entry.ephemeral;
+    delete entry.unread_notifications;
+    delete entry.summary;
+    return entry;
+  }
+
+  private async roomEntry(
+    me: Requester,
+    roomId: string,
+    tl: { events: RoomEvent[]; limited: boolean },
+    stateIds: string[],
+    startAt: number,
+    filter: SyncFilter,
+  ): Promise<JsonObject> {
+    let state = [...(await this.hs.events.getEvents(stateIds)).values()].map((s) => s.event);
+    state = state.filter((e) => allowsRoomEvent(filter.state, e));
+    if (filter.state.lazyLoadMembers) {
+      // Only the members who speak in the timeline, and the user themself.
+      const wanted = new Set([me.userId, ...tl.events.map((e) => e.sender)]);
+      const inTimeline = new Set(tl.events.filter((e) => e.type === "m.room.member").map((e) => e.stateKey));
+      state = state.filter((e) => e.type !== "m.room.member" || (wanted.has(e.stateKey ?? "") && !inTimeline.has(e.stateKey)));
+      const have = new Set(state.filter((e) => e.type === "m.room.member").map((e) => e.stateKey));
+      const missing = [...wanted].filter((u) => !have.has(u) && !inTimeline.has(u));
+      if (missing.length) {
+        const at = await this.stateAt(roomId, startAt);
+        const ids = missing.map((u) => at.get(stateKey("m.room.member", u))).filter((id): id is string => id !== undefined);
+        state.push(...[...(await this.hs.events.getEvents(ids)).values()].map((s) => s.event));
+      }
+    }
+    return {
+      timeline: {
+        events: await this.render(me, [...tl.events], filter),
+        limited: tl.limited,
+        prev_batch: formatRoomPosition(Math.max(0, startAt)),
+      },
+      state: { events: await this.render(me, state, filter) },
+      ephemeral: { events: [] },
+      account_data: { events: [] },
+      summary: await this.summary(roomId, me.userId),
+      unread_notifications: { notification_count: 0, highlight_count: 0 },
+    };
+  }
+
+  /** Client events as /sync shows them: no room_id, redactions applied, this device's transaction ids. */
+  private async render(me: Requester, events: RoomEvent[], filter: SyncFilter): Promise<JsonObject[]> {
+    if (events.length === 0) return [];
+    const ids = events.map((e) => e.eventId);
+    const redactions = await this.store.redactionsOf(ids);
+    const redactionEvents = await this.hs.events.getEvents([...redactions.values()].flat());
+    const txnIds = await this.store.txnIdsOf(me.userId, me.deviceId, ids.filter((_, i) => events[i].sender === me.userId));
+    const now = Date.now();
+    return events.map((ev) => {
+      let redactedBy: RoomEvent | undefined;
+      for (const id of redactions.get(ev.eventId) ?? []) {
+        const r = redactionEvents.get(id);
+        if (r && r.rejectedReason === null) {
+          redactedBy = r.event;
+          break;
+        }
+      }
+      const client = toClientEvent(ev, { now, omitRoomId: true, redactedBy, transactionId: txnIds.get(ev.eventId) });
+      return pickFields(client, filter.eventFields);
+    });
+  }
+
+  private async summary(roomId: string, userId: string): Promise<JsonObject> {
+    const rows: { user_id: string; membership: string }[] = await this.hs.db.knex("room_memberships")
+      .where({ room_id: roomId })
+      .whereIn("membership", ["join", "invite"])
+      .select("user_id", "membership");
+    const joined = rows.filter((r) => r.membership === "join").length;
+    const heroes = rows.map((r) => r.user_id).filter((u) => u !== userId).sort().slice(0, HEROES);
+    return { "m.heroes": heroes, "m.joined_member_count": joined, "m.invited_member_count": rows.length - joined };
+  }
+
+  /** Stripped state for an invite or knock: a few descriptive events and the membership event itself. */
+  private async strippedState(roomId: string, membershipEventId: string): Promise<JsonObject[]> {
+    const current = await this.hs.states.currentState(roomId);
+    const ids = STRIPPED_STATE_TYPES.map((t) => current.get(stateKey(t, ""))).filter((id): id is string => id !== undefined);
+    ids.push(membershipEventId);
+    const loaded = await this.hs.events.getEvents(ids);
+    return ids
+      .map((id) => loaded.get(id)?.event)
+      .filter((e): e is RoomEvent => e !== undefined)
+      .map((e) => ({ type: e.type, state_key: e.stateKey ?? "", content: e.content, sender: e.sender }));
+  }
+
+  private async addEphemeral(me: Requester, join: JsonObject, roomIds: string[], from: SyncPosition | null, to: SyncPosition, filter: SyncFilter): Promise<void> {
+    const entry = (roomId: string): JsonObject => {
+      let e = join[roomId] as JsonObject | undefined;
+      if (!e) {
+        e = { timeline: { events: [], limited: false }, state: { events: [] }, ephemeral: { events: [] }, account_data: { events: [] } };
+        join[roomId] = e;
+      }
+      return e;
+    };
+    const push = (roomId: string, ev: JsonObject) => ((entry(roomId).ephemeral as { events: JsonObject[] }).events.push(ev));
+    // A position beyond ours comes from before a restart: send everything again.
+    const typingFrom = from === null || from.typing > to.typing ? -1 : from.typing;
+    if (allowsEvent(filter.ephemeral, "m.typing")) {
+      for (const roomId of roomIds) {
+        const t = this.hs.typing.typing(roomId);
+        if (t.position > typingFrom && (typingFrom >= 0 || t.userIds.length > 0)) push(roomId, { type: "m.typing", content: { user_ids: t.userIds } });
+      }
+    }
+    if (allowsEvent(filter.ephemeral, "m.receipt")) {
+      const receipts = await this.hs.receipts.changedSince(roomIds, from?.receipts ?? 0);
+      const byRoom = new Map<string, Receipt[]>();
+      for (const r of receipts) byRoom.set(r.roomId, [...(byRoom.get(r.roomId) ?? []), r]);
+      for (const [roomId, list] of byRoom) {
+        const content = receiptContent(list, me.userId);
+        if (Object.keys(content).length) push(roomId, { type: "m.receipt", content });
+      }
+    }
+  }
+
+  private async addAccountData(me: Requester, join: JsonObject, joined: Set<string>, from: SyncPosition | null, filter: SyncFilter): Promise<JsonObject[]> {
+    const global: JsonObject[] = [];
+    for (const change of await this.hs.accountData.changedSince(me.userId, from?.accountData ?? 0)) {
+      const ev = { type: change.type, content: change.content };
+      if (change.roomId === null) {
+        if (allowsEvent(filter.accountData, change.type)) global.push(ev);
+      } else if (joined.has(change.roomId) && allowsEvent(filter.roomAccountData, change.type, undefined, change.roomId)) {
+        const entry = (join[change.roomId] ??= { timeline: { events: [], limited: false }, state: { events: [] }, ephemeral: { events: [] }, account_data: { events: [] } }) as JsonObject;
+        (entry.account_data as { events: JsonObject[] }).events.push(ev);
+      }
+    }
+    return global;
+  }
+
+  /** Presence of the user and of local users sharing a room with them, changed since `from`. */
+  private async presence(me: Requester, roomIds: string[], from: SyncPosition | null, filter: SyncFilter): Promise<JsonObject[]> {
+    if (!allowsEvent(filter.presence, "m.presence")) return [];
+    const users = new Set<string>([me.userId]);
+    for (const roomId of roomIds) for (const u of await this.hs.notifier.localUsers(roomId)) users.add(u);
+    const after = from === null || from.presence > this.hs.presence.position ? 0 : from.presence;
+    const out: JsonObject[] = [];
+    for (const u of users) {
+      const rec = this.hs.presence.get(u);
+      if (!rec || rec.position <= after || serverNameOf(u) !== this.hs.config.server_name) continue;
+      if (filter.presence.senders && !filter.presence.senders.includes(u)) continue;
+      out.push({ type: "m.presence", sender: u, content: this.hs.presence.content(rec) as JsonObject });
+    }
+    return out;
+  }
+}
