@@ -53,7 +53,8 @@ export async function createTestDatabase(engine: Engine): Promise<TestDatabase> 
     config: (o = {}) =>
       loadConfig({
         env: {},
-        overrides: { ...base, ...o, database: { engine: "postgres", postgres_url: url.toString(), ...(o.database as object) } },
+        // A small pool: a test run starts many servers against one PostgreSQL.
+        overrides: { ...base, ...o, database: { engine: "postgres", postgres_url: url.toString(), postgres_pool_max: 4, ...(o.database as object) } },
       }),
     dispose: async () => {
       const c = new pg.Client({ connectionString: adminUrl });
