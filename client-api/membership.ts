@@ -34,21 +34,25 @@ export function registerMembership(router: Router, hs: ServerContext, store: Roo
     return persisted.event.eventId;
   };
 
-  const join = async (ctx: import("koa").Context, roomIdOrAlias: string) => {
-    const me = await requireUser(ctx, hs.accounts);
-    const body = await readJsonObject(ctx, limit);
-    const extra = reasonOf(body);
+  /** A room id, or the room an alias of this server names; only rooms held here until federation joins exist. */
+  const resolveRoom = async (roomIdOrAlias: string): Promise<string> => {
     let roomId = roomIdOrAlias;
     if (roomIdOrAlias.startsWith("#")) {
-      // Aliases of this server only until federation can ask other servers.
       const row = await hs.aliases.get(roomIdOrAlias);
       if (!row) throw notFound(`Room alias ${roomIdOrAlias} not found`);
       roomId = row.roomId;
     } else if (!roomIdOrAlias.startsWith("!")) {
       throw invalidParam(`${roomIdOrAlias} is not a room id or alias`);
     }
-    // Only rooms this server already holds: joining over federation is not built yet.
     await access.requireRoom(roomId);
+    return roomId;
+  };
+
+  const join = async (ctx: import("koa").Context, roomIdOrAlias: string) => {
+    const me = await requireUser(ctx, hs.accounts);
+    const body = await readJsonObject(ctx, limit);
+    const extra = reasonOf(body);
+    const roomId = await resolveRoom(roomIdOrAlias);
     const current = await store.membership(roomId, me.userId);
     if (current?.membership !== "join") {
       await sendMember(roomId, me.userId, me.userId, await memberContent(hs, me.userId, "join", extra));
@@ -58,6 +62,18 @@ export function registerMembership(router: Router, hs: ServerContext, store: Roo
   };
   router.post(`${PREFIX}/join/:roomIdOrAlias`, (ctx) => join(ctx, ctx.params.roomIdOrAlias));
   router.post(`${PREFIX}/rooms/:roomId/join`, (ctx) => join(ctx, ctx.params.roomId));
+
+  // Knocking asks to be let in; the room version's auth rules decide whether it may (v7+, knock join rules).
+  router.post(`${PREFIX}/knock/:roomIdOrAlias`, async (ctx) => {
+    const me = await requireUser(ctx, hs.accounts);
+    const body = await readJsonObject(ctx, limit);
+    const roomId = await resolveRoom(ctx.params.roomIdOrAlias);
+    const current = await store.membership(roomId, me.userId);
+    if (current?.membership !== "knock") {
+      await sendMember(roomId, me.userId, me.userId, await memberContent(hs, me.userId, "knock", reasonOf(body)));
+    }
+    ctx.body = { room_id: roomId };
+  });
 
   router.post(`${PREFIX}/rooms/:roomId/invite`, async (ctx) => {
     const me = await requireUser(ctx, hs.accounts);

@@ -112,3 +112,36 @@ for (const engine of ENGINES) {
     });
   });
 }
+
+describe("knocking", () => {
+  it("lets a user knock on a knock room (v7+), shows it to the room, and refuses where the rules do not allow it", async () => {
+    const db = await createTestDatabase("sqlite");
+    const server = await startHomeserver(db.config({ server_name: "kn.test", registration: { enabled: true } }), createLogger("warn"));
+    const { call, register } = testHttp(() => server.url);
+    try {
+      const host = await register("khost");
+      const visitor = await register("kvisit");
+      const room = (await call("POST", "/_matrix/client/v3/createRoom", {
+        room_version: "10", preset: "private_chat", initial_state: [{ type: "m.room.join_rules", content: { join_rule: "knock" } }],
+      }, host.access_token)).body.room_id;
+      const knocked = await call("POST", `/_matrix/client/v3/knock/${room}`, { reason: "let me in" }, visitor.access_token);
+      assert.equal(knocked.status, 200);
+      assert.deepEqual(knocked.body, { room_id: room });
+      const member = await call("GET", `/_matrix/client/v3/rooms/${room}/state/m.room.member/${visitor.user_id}`, undefined, host.access_token);
+      assert.deepEqual([member.body.membership, member.body.reason], ["knock", "let me in"]);
+      // The host lets them in with an invite, and they join.
+      await call("POST", `/_matrix/client/v3/rooms/${room}/invite`, { user_id: visitor.user_id }, host.access_token);
+      assert.equal((await call("POST", `/_matrix/client/v3/join/${room}`, {}, visitor.access_token)).status, 200);
+
+      const old = (await call("POST", "/_matrix/client/v3/createRoom", {
+        room_version: "6", preset: "private_chat", initial_state: [{ type: "m.room.join_rules", content: { join_rule: "knock" } }],
+      }, host.access_token)).body.room_id;
+      const refused = await call("POST", `/_matrix/client/v3/knock/${old}`, {}, visitor.access_token);
+      assert.equal(refused.status, 403, "v6 has no knocking");
+      assert.equal(await server.context.states.membershipOf(old, visitor.user_id), undefined);
+    } finally {
+      await server.stop();
+      await db.dispose();
+    }
+  });
+});
