@@ -10,8 +10,12 @@ import { MatrixError, forbidden } from "../src/http/errors.js";
 import { optionalBoolean, optionalObject, optionalString } from "../src/http/params.js";
 import { isValidLocalpart } from "../src/room/identifiers.js";
 import { InteractiveAuth } from "./uia.js";
+import NodeCache from "node-cache";
+import { randomBytes } from "node:crypto";
+import type { Session } from "../src/storage/account-store.js";
 
 const PREFIX = "/_matrix/client/v3";
+const LOGIN_TOKEN_TTL_MS = 120_000;
 const MAX_PASSWORD_BYTES = 512;
 
 export function registerAccount(router: Router, hs: ServerContext): void {
@@ -76,18 +80,58 @@ export function registerAccount(router: Router, hs: ServerContext): void {
       ctx.body = { user_id: finalId };
       return;
     }
-    const session = await hs.accounts.createSession(finalId, deviceId, displayName);
-    ctx.body = { user_id: finalId, access_token: session.accessToken, device_id: session.deviceId, home_server: serverName };
+    const session = await hs.accounts.createSession(finalId, deviceId, displayName, refreshLifetime(body));
+    ctx.body = { user_id: finalId, ...sessionBody(session) };
   });
 
+  /** The token lifetime when the client asked for a refresh token, else undefined (a token that does not expire). */
+  const refreshLifetime = (body: Record<string, unknown>): number | undefined =>
+    optionalBoolean(body, "refresh_token") ? hs.config.refreshable_access_token_lifetime_ms : undefined;
+  const sessionBody = (s: Session) => ({
+    access_token: s.accessToken,
+    device_id: s.deviceId,
+    home_server: serverName,
+    ...(s.refreshToken ? { refresh_token: s.refreshToken, expires_in_ms: s.expiresInMs } : {}),
+  });
+  // Single-use login tokens (m.login.token), for signing in a second device from a logged-in one.
+  const loginTokens = new NodeCache({ stdTTL: LOGIN_TOKEN_TTL_MS / 1000, checkperiod: 60, useClones: false, maxKeys: 10_000 });
+
   router.get(`${PREFIX}/login`, (ctx) => {
-    ctx.body = { flows: [{ type: "m.login.password" }] };
+    ctx.body = { flows: [{ type: "m.login.password" }, { type: "m.login.token" }] };
+  });
+
+  router.post("/_matrix/client/v1/login/get_token", async (ctx) => {
+    const me = await requireUser(ctx, hs.accounts);
+    const body = await readJsonObject(ctx, limit);
+    await uia.require(`get_token:${me.userId}`, body, [["m.login.password"]], { "m.login.password": passwordStage(me.userId) });
+    const token = "mlt_" + randomBytes(24).toString("base64url");
+    loginTokens.set(token, me.userId);
+    ctx.body = { login_token: token, expires_in_ms: LOGIN_TOKEN_TTL_MS };
+  });
+
+  router.post(`${PREFIX}/refresh`, async (ctx) => {
+    const body = await readJsonObject(ctx, limit);
+    const refreshToken = optionalString(body, "refresh_token");
+    if (refreshToken === undefined) throw new MatrixError(400, "M_MISSING_PARAM", "Missing refresh_token");
+    const session = await hs.accounts.refresh(refreshToken, hs.config.refreshable_access_token_lifetime_ms);
+    if (!session) throw new MatrixError(401, "M_UNKNOWN_TOKEN", "Unknown refresh token", { soft_logout: false });
+    ctx.body = { access_token: session.accessToken, refresh_token: session.refreshToken, expires_in_ms: session.expiresInMs };
   });
 
   router.post(`${PREFIX}/login`, async (ctx) => {
     const body = await readJsonObject(ctx, limit);
     hs.rateLimits.login.take(ctx.ip);
     const type = optionalString(body, "type");
+    const deviceId = optionalString(body, "device_id");
+    const displayName = optionalString(body, "initial_device_display_name");
+    if (type === "m.login.token") {
+      const token = optionalString(body, "token");
+      const userId = token === undefined ? undefined : loginTokens.take<string>(token);
+      if (userId === undefined) throw forbidden("Invalid or expired login token");
+      const session = await hs.accounts.createSession(userId, deviceId, displayName, refreshLifetime(body));
+      ctx.body = { user_id: userId, ...sessionBody(session) };
+      return;
+    }
     if (type !== "m.login.password") throw new MatrixError(400, "M_UNKNOWN", `Unknown login type ${type}`);
     const password = optionalString(body, "password");
     const identifier = optionalObject(body, "identifier");
@@ -102,12 +146,8 @@ export function registerAccount(router: Router, hs: ServerContext): void {
     const lower = user.toLowerCase();
     const userId = lower.startsWith("@") ? lower : `@${lower}:${serverName}`;
     if (!(await hs.accounts.checkPassword(userId, password))) throw forbidden("Invalid username or password");
-    const session = await hs.accounts.createSession(
-      userId,
-      optionalString(body, "device_id"),
-      optionalString(body, "initial_device_display_name"),
-    );
-    ctx.body = { user_id: userId, access_token: session.accessToken, device_id: session.deviceId, home_server: serverName };
+    const session = await hs.accounts.createSession(userId, deviceId, displayName, refreshLifetime(body));
+    ctx.body = { user_id: userId, ...sessionBody(session) };
   });
 
   router.post(`${PREFIX}/logout`, async (ctx) => {

@@ -29,6 +29,7 @@ export function registerServerInfo(router: Router, hs: ServerContext): void {
         "m.set_displayname": { enabled: true },
         "m.set_avatar_url": { enabled: true },
         "m.3pid_changes": { enabled: false },
+        "m.get_login_token": { enabled: true },
       },
     };
   });

@@ -10,6 +10,7 @@ import * as m0004 from "./0004_profiles.js";
 import * as m0005 from "./0005_account_data.js";
 import * as m0006 from "./0006_receipts.js";
 import * as m0007 from "./0007_aliases.js";
+import * as m0008 from "./0008_refresh_tokens.js";
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -24,6 +25,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ["0005_account_data", m0005],
   ["0006_receipts", m0006],
   ["0007_aliases", m0007],
+  ["0008_refresh_tokens", m0008],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -30,6 +30,7 @@ export interface Config {
   event_cache_size: number;
   state_cache_size: number;
   state_delta_chain_max: number;
+  refreshable_access_token_lifetime_ms: number;
   registration: {
     enabled: boolean;
     shared_secret: string;
@@ -123,6 +124,7 @@ export const SCHEMA: Schema = {
   event_cache_size: integer(0, 10_000_000),
   state_cache_size: integer(0, 1_000_000),
   state_delta_chain_max: integer(1, 10_000),
+  refreshable_access_token_lifetime_ms: integer(1000, 365 * 24 * 3600 * 1000),
   registration: {
     enabled: boolean,
     shared_secret: string,

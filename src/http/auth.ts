@@ -26,5 +26,7 @@ export async function requireUser(ctx: Context, accounts: AccountStore): Promise
   if (!token) throw missingToken();
   const owner = await accounts.ownerOfToken(token);
   if (!owner) throw unknownToken();
-  return { ...owner, accessToken: token };
+  // An expired refreshable token: a soft logout, so the client refreshes instead of signing out.
+  if (owner.expired) throw new MatrixError(401, "M_UNKNOWN_TOKEN", "Access token has expired", { soft_logout: true });
+  return { userId: owner.userId, deviceId: owner.deviceId, accessToken: token };
 }

@@ -72,7 +72,7 @@ for (const engine of ENGINES) {
       assert.equal(wrong.status, 403);
       assert.equal(wrong.body.errcode, "M_FORBIDDEN");
       const flows = await call("GET", "/_matrix/client/v3/login");
-      assert.deepEqual(flows.body.flows, [{ type: "m.login.password" }]);
+      assert.deepEqual(flows.body.flows, [{ type: "m.login.password" }, { type: "m.login.token" }]);
       const a = await call("POST", "/_matrix/client/v3/login", { type: "m.login.password", identifier: { type: "m.id.user", user: "@carol:acc.test" }, password: "pw-carol" });
       const b = await call("POST", "/_matrix/client/v3/login", { type: "m.login.password", identifier: { type: "m.id.user", user: "carol" }, password: "pw-carol", device_id: "PHONE" });
       assert.equal(a.status, 200);
@@ -216,6 +216,62 @@ describe("password change and deactivation", () => {
       assert.equal((await login("new-pw")).status, 403);
       const again = await call("POST", "/_matrix/client/v3/register", { username: "pat", password: "x" });
       assert.equal(again.body.errcode, "M_USER_IN_USE", "a deactivated id is never reused");
+    } finally {
+      await server.stop();
+      await db.dispose();
+    }
+  });
+});
+
+describe("refresh tokens and login tokens", () => {
+  it("issues an expiring access token with a refresh token, renews it once, and soft-logs-out an expired one", async () => {
+    const db = await createTestDatabase("sqlite");
+    const server = await startHomeserver(
+      db.config({ server_name: "rt.test", registration: { enabled: true }, refreshable_access_token_lifetime_ms: 1500 }),
+      createLogger("warn"),
+    );
+    const { call } = testHttp(() => server.url);
+    try {
+      await server.context.accounts.createUser("@rae:rt.test", "pw");
+      const login = await call("POST", "/_matrix/client/v3/login", { type: "m.login.password", identifier: { type: "m.id.user", user: "rae" }, password: "pw", refresh_token: true });
+      assert.equal(login.status, 200);
+      assertSpecResponse("client-server", "login.yaml", "POST", "/login", 200, login.body);
+      assert.equal(login.body.expires_in_ms, 1500);
+      assert.equal(typeof login.body.refresh_token, "string");
+      const renewed = await call("POST", "/_matrix/client/v3/refresh", { refresh_token: login.body.refresh_token });
+      assert.equal(renewed.status, 200);
+      assertSpecResponse("client-server", "refresh.yaml", "POST", "/refresh", 200, renewed.body);
+      assert.equal((await call("GET", "/_matrix/client/v3/account/whoami", undefined, login.body.access_token)).status, 401, "the old access token ends");
+      assert.equal((await call("POST", "/_matrix/client/v3/refresh", { refresh_token: login.body.refresh_token })).status, 401, "a refresh token works once");
+      assert.equal((await call("GET", "/_matrix/client/v3/account/whoami", undefined, renewed.body.access_token)).status, 200);
+      await new Promise((r) => setTimeout(r, 1600));
+      const expired = await call("GET", "/_matrix/client/v3/account/whoami", undefined, renewed.body.access_token);
+      assert.equal(expired.status, 401);
+      assert.deepEqual([expired.body.errcode, expired.body.soft_logout], ["M_UNKNOWN_TOKEN", true]);
+      assert.equal((await call("POST", "/_matrix/client/v3/refresh", { refresh_token: renewed.body.refresh_token })).status, 200, "and can still be refreshed");
+    } finally {
+      await server.stop();
+      await db.dispose();
+    }
+  });
+
+  it("signs a second device in with a single-use m.login.token obtained behind UIA", async () => {
+    const db = await createTestDatabase("sqlite");
+    const server = await startHomeserver(db.config({ server_name: "lt.test", registration: { enabled: true } }), createLogger("warn"));
+    const { call, register } = testHttp(() => server.url);
+    try {
+      const me = await register("lou", "pw-lou");
+      const challenge = await call("POST", "/_matrix/client/v1/login/get_token", {}, me.access_token);
+      assert.equal(challenge.status, 401);
+      const got = await call("POST", "/_matrix/client/v1/login/get_token", {
+        auth: { type: "m.login.password", session: challenge.body.session, identifier: { type: "m.id.user", user: "lou" }, password: "pw-lou" },
+      }, me.access_token);
+      assert.equal(got.status, 200);
+      const second = await call("POST", "/_matrix/client/v3/login", { type: "m.login.token", token: got.body.login_token });
+      assert.equal(second.status, 200);
+      assert.equal(second.body.user_id, me.user_id);
+      assert.notEqual(second.body.device_id, me.device_id);
+      assert.equal((await call("POST", "/_matrix/client/v3/login", { type: "m.login.token", token: got.body.login_token })).status, 403, "single use");
     } finally {
       await server.stop();
       await db.dispose();
