@@ -80,12 +80,19 @@ export function registerSync(router: Router, hs: ServerContext): void {
       return;
     }
     const deadline = Date.now() + timeout;
-    // The client may hang up while we wait; then there is nobody to answer.
-    while (result.empty && !ctx.req.destroyed) {
-      const woken = await hs.notifier.wait(me.userId, generation, deadline - Date.now());
-      if (!woken) break;
-      generation = hs.notifier.generation(me.userId);
-      result = await builder.build(me, since, filter, false);
+    // The client may hang up while we wait; then there is nobody to answer, and the wait ends at once.
+    const hungUp = new AbortController();
+    const onClose = () => hungUp.abort();
+    ctx.res.once("close", onClose);
+    try {
+      while (result.empty && !hungUp.signal.aborted) {
+        const woken = await hs.notifier.wait(me.userId, generation, deadline - Date.now(), hungUp.signal);
+        if (!woken) break;
+        generation = hs.notifier.generation(me.userId);
+        result = await builder.build(me, since, filter, false);
+      }
+    } finally {
+      ctx.res.off("close", onClose);
     }
     // Nothing for the user: the same token back, so the client's next poll starts where this one did.
     ctx.body = result.empty ? { ...result.body, next_batch: sinceRaw } : result.body;

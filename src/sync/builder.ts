@@ -42,8 +42,16 @@ const STRIPPED_STATE_TYPES = [
   "m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar", "m.room.canonical_alias",
   "m.room.encryption", "m.room.topic",
 ];
-/** Events fetched at most per incremental sync; past this, rooms report a gap (limited). */
-const INCREMENTAL_CAP = 2000;
+/** Events read per room for a timeline of `limit`: extra, since the filter or history visibility may hide some. */
+function fetchSize(limit: number): number {
+  return Math.max(limit * 2, limit + 1);
+}
+
+/** A room's newest events in a sync's window, newest first, and whether older ones in the window were not read. */
+interface RecentEvents {
+  readonly ids: string[];
+  readonly moreBefore: boolean;
+}
 const HEROES = 5;
 
 export class SyncBuilder {
@@ -83,13 +91,15 @@ export class SyncBuilder {
     const knock: JsonObject = {};
     const joinedRooms = memberships.filter((m) => m.membership === "join" && inWindow(m) && allowsRoom(filter, m.room_id));
 
-    // Joined rooms: new ones get the full treatment, the others what changed.
-    const newEvents = from === null ? new Map<string, string[]>() : await this.eventsSince(joinedRooms.map((m) => m.room_id), from.events, to.events);
+    // Joined rooms: newly joined ones get the full treatment, the others what changed.
+    // A membership change that is not a join (a new displayname) is only an event in the timeline.
+    const limit = filter.timeline.limit ?? DEFAULT_TIMELINE_LIMIT;
+    const newEvents = from === null ? new Map<string, RecentEvents>() : await this.eventsSince(joinedRooms.map((m) => m.room_id), from.events, to.events, fetchSize(limit));
     for (const m of joinedRooms) {
-      const fresh = from === null || changedSince(m) || fullState;
+      const fresh = from === null || (changedSince(m) && !(await this.wasJoinedAt(m.room_id, me.userId, from.events)));
       const entry = fresh
         ? await this.fullRoom(me, m.room_id, to.events, filter, ignored)
-        : await this.roomDelta(me, m.room_id, from!.events, to.events, newEvents.get(m.room_id) ?? [], filter, ignored);
+        : await this.roomDelta(me, m.room_id, from!.events, to.events, newEvents.get(m.room_id), filter, ignored, fullState);
       if (entry) join[m.room_id] = entry;
     }
 
@@ -133,22 +143,38 @@ export class SyncBuilder {
     return { body, empty, position: to };
   }
 
-  /** For each room, the ids of its accepted events in (after, upTo], newest first. */
-  private async eventsSince(roomIds: string[], after: number, upTo: number): Promise<Map<string, string[]>> {
-    const out = new Map<string, string[]>();
+  /**
+   * For each room with accepted events in (after, upTo]: the newest `perRoom`
+   * of them (ids, newest first) and whether there were more. One grouped
+   * query finds the rooms that changed (none, in the common idle case); only
+   * those are read, each bounded by its own limit so a busy room never
+   * crowds another out of the answer.
+   */
+  private async eventsSince(roomIds: string[], after: number, upTo: number, perRoom: number): Promise<Map<string, RecentEvents>> {
+    const out = new Map<string, RecentEvents>();
     if (roomIds.length === 0 || upTo <= after) return out;
     for (let i = 0; i < roomIds.length; i += 500) {
-      const rows: { room_id: string; event_id: string }[] = await this.hs.db.knex("events")
+      const rows: { room_id: string; n: number | string }[] = await this.hs.db.knex("events")
         .whereIn("room_id", roomIds.slice(i, i + 500))
         .where("stream_ordering", ">", after)
         .where("stream_ordering", "<=", upTo)
         .whereNull("rejected_reason")
-        .orderBy("stream_ordering", "desc")
-        .limit(INCREMENTAL_CAP)
-        .select("room_id", "event_id");
-      for (const r of rows) out.set(r.room_id, [...(out.get(r.room_id) ?? []), r.event_id]);
+        .groupBy("room_id")
+        .select("room_id")
+        .count({ n: "*" });
+      for (const r of rows) {
+        const ids = await this.latestEvents(r.room_id, upTo, perRoom, after);
+        out.set(r.room_id, { ids, moreBefore: Number(r.n) > ids.length });
+      }
     }
     return out;
+  }
+
+  /** Whether the user's membership in the room was join at stream position `at`. */
+  private async wasJoinedAt(roomId: string, userId: string, at: number): Promise<boolean> {
+    const id = (await this.stateAt(roomId, at)).get(stateKey("m.room.member", userId));
+    if (id === undefined) return false;
+    return (await this.hs.events.getEvent(id))?.event.content.membership === "join";
   }
 
   /** The newest events of a room at or before `upTo`, newest first, at most `n`. */
@@ -192,23 +218,26 @@ export class SyncBuilder {
   }
 
   private async fullRoom(me: Requester, roomId: string, upTo: number, filter: SyncFilter, ignored: ReadonlySet<string>): Promise<JsonObject> {
-    const limit = filter.timeline.limit ?? DEFAULT_TIMELINE_LIMIT;
-    // Fetch extra: some may be hidden by the filter or history visibility.
-    const ids = await this.latestEvents(roomId, upTo, Math.max(limit * 2, limit + 1));
-    const tl = await this.timeline(me, roomId, ids, filter, ignored, ids.length >= Math.max(limit * 2, limit + 1));
+    const n = fetchSize(filter.timeline.limit ?? DEFAULT_TIMELINE_LIMIT);
+    const ids = await this.latestEvents(roomId, upTo, n);
+    const tl = await this.timeline(me, roomId, ids, filter, ignored, ids.length >= n);
     const startAt = tl.firstOrdering === null ? upTo : tl.firstOrdering - 1;
     const state = await this.stateAt(roomId, startAt);
     return this.roomEntry(me, roomId, tl, [...state.values()], startAt, filter);
   }
 
   private async roomDelta(
-    me: Requester, roomId: string, after: number, upTo: number, idsNewestFirst: string[], filter: SyncFilter, ignored: ReadonlySet<string>,
+    me: Requester, roomId: string, after: number, upTo: number, recent: RecentEvents | undefined, filter: SyncFilter, ignored: ReadonlySet<string>,
+    fullState: boolean,
   ): Promise<JsonObject | undefined> {
-    if (idsNewestFirst.length === 0) return undefined;
-    const tl = await this.timeline(me, roomId, idsNewestFirst, filter, ignored, idsNewestFirst.length >= INCREMENTAL_CAP);
+    // Nothing new in the room: no entry, and no state read (unless full_state asks for it).
+    if (!recent && !fullState) return undefined;
+    const tl = await this.timeline(me, roomId, recent?.ids ?? [], filter, ignored, recent?.moreBefore ?? false);
     const startAt = tl.firstOrdering === null ? upTo : tl.firstOrdering - 1;
     let stateIds: string[] = [];
-    if (tl.limited) {
+    if (fullState) {
+      stateIds = [...(await this.stateAt(roomId, startAt)).values()];
+    } else if (tl.limited) {
       // The gap: state changes between what the client had and the timeline's start.
       const delta = diffState(await this.stateAt(roomId, after), await this.stateAt(roomId, startAt));
       stateIds = [...delta.set.values()];
@@ -218,9 +247,9 @@ export class SyncBuilder {
 
   private async leftRoom(me: Requester, m: MembershipRow, after: number | null, filter: SyncFilter, ignored: ReadonlySet<string>): Promise<JsonObject> {
     const at = m.stream_ordering ?? 0;
-    const limit = filter.timeline.limit ?? DEFAULT_TIMELINE_LIMIT;
-    const ids = await this.latestEvents(m.room_id, at, Math.max(limit * 2, limit + 1), after ?? 0);
-    const tl = await this.timeline(me, m.room_id, ids, filter, ignored, ids.length >= Math.max(limit * 2, limit + 1));
+    const n = fetchSize(filter.timeline.limit ?? DEFAULT_TIMELINE_LIMIT);
+    const ids = await this.latestEvents(m.room_id, at, n, after ?? 0);
+    const tl = await this.timeline(me, m.room_id, ids, filter, ignored, ids.length >= n);
     const startAt = tl.firstOrdering === null ? at : tl.firstOrdering - 1;
     const state = after === null ? await this.stateAt(m.room_id, startAt) : diffState(await this.stateAt(m.room_id, after), await this.stateAt(m.room_id, startAt)).set;
     const entry = await this.roomEntry(me, m.room_id, tl, [...state.values()], startAt, filter);

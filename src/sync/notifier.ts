@@ -28,6 +28,8 @@ export class Notifier {
   private readonly generations = new Map<string, number>();
   private readonly roomUsers = new Map<string, Set<string>>();
   private readonly loading = new Map<string, Promise<Set<string>>>();
+  /** Rooms whose membership changed while their members were being read: that read may predate the change. */
+  private readonly staleLoads = new Set<string>();
 
   constructor(
     private readonly serverName: string,
@@ -40,24 +42,36 @@ export class Notifier {
 
   /**
    * Wait until `userId` is woken (true) or `timeoutMs` passes (false).
-   * Resolves at once if the user was woken since `sinceGeneration`.
+   * Resolves at once if the user was woken since `sinceGeneration`. An
+   * aborted `signal` (the client hung up) ends the wait early (false), so a
+   * dropped connection does not hold its timer until the timeout.
    */
-  wait(userId: string, sinceGeneration: number, timeoutMs: number): Promise<boolean> {
+  wait(userId: string, sinceGeneration: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
     if (this.generation(userId) !== sinceGeneration) return Promise.resolve(true);
-    if (timeoutMs <= 0) return Promise.resolve(false);
+    if (timeoutMs <= 0 || signal?.aborted) return Promise.resolve(false);
     return new Promise((resolve) => {
       let set = this.waiters.get(userId);
       if (!set) {
         set = new Set();
         this.waiters.set(userId, set);
       }
+      const onAbort = () => {
+        clearTimeout(waiter.timer);
+        this.remove(userId, waiter);
+        resolve(false);
+      };
       const waiter: Waiter = {
-        resolve,
+        resolve: (woken) => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(woken);
+        },
         timer: setTimeout(() => {
+          signal?.removeEventListener("abort", onAbort);
           this.remove(userId, waiter);
           resolve(false);
         }, timeoutMs),
       };
+      signal?.addEventListener("abort", onAbort, { once: true });
       set.add(waiter);
     });
   }
@@ -84,7 +98,13 @@ export class Notifier {
 
   /** Wake the local users a room's change concerns. */
   async wakeRoom(roomId: string, also: Iterable<string> = []): Promise<void> {
-    const users = new Set(await this.localUsers(roomId));
+    let members: ReadonlySet<string> = new Set();
+    try {
+      members = await this.localUsers(roomId);
+    } catch {
+      // The members could not be read (the database is closing): wake those named, never reject.
+    }
+    const users = new Set(members);
     for (const u of also) if (this.isLocal(u)) users.add(u);
     this.wake(users);
   }
@@ -96,6 +116,7 @@ export class Notifier {
     if (ev.type === "m.room.member" && ev.stateKey !== undefined && p.stateChanged) {
       extra.push(ev.stateKey);
       const users = this.roomUsers.get(ev.roomId);
+      if (!users && this.loading.has(ev.roomId)) this.staleLoads.add(ev.roomId);
       if (users && this.isLocal(ev.stateKey)) {
         if (INTERESTED.has(String(ev.content.membership))) users.add(ev.stateKey);
         else users.delete(ev.stateKey);
@@ -116,15 +137,23 @@ export class Notifier {
         return users;
       })();
       this.loading.set(roomId, pending);
+      // Only the request that started the read decides whether to keep it.
+      pending.then(
+        (users) => {
+          if (this.loading.get(roomId) !== pending) return;
+          this.loading.delete(roomId);
+          // A membership change committed during the read may be missing from it: use it once, keep nothing.
+          if (this.staleLoads.delete(roomId)) return;
+          if (!this.roomUsers.has(roomId)) this.roomUsers.set(roomId, users);
+        },
+        () => {
+          if (this.loading.get(roomId) === pending) this.loading.delete(roomId);
+          this.staleLoads.delete(roomId);
+        },
+      );
     }
-    try {
-      const users = await pending;
-      // A membership event may have been applied while loading; the database read includes it.
-      if (!this.roomUsers.has(roomId)) this.roomUsers.set(roomId, users);
-      return this.roomUsers.get(roomId)!;
-    } finally {
-      this.loading.delete(roomId);
-    }
+    const users = await pending;
+    return this.roomUsers.get(roomId) ?? users;
   }
 
   /** Release every waiting request (shutdown). */
