@@ -73,6 +73,13 @@ for (const engine of ENGINES) {
       const ok = await call("GET", `/_matrix/client/v3/rooms/${roomId}/context/${encodeURIComponent(late)}`, undefined, b.access_token);
       assert.equal(ok.status, 200);
       assert.ok(!ok.body.events_before.some((e: { event_id: string }) => e.event_id === early), "earlier history stays hidden");
+      // Nor through /sync, /messages, /event or the room's state endpoints.
+      const synced = await call("GET", "/_matrix/client/v3/sync", undefined, b.access_token);
+      const ids = synced.body.rooms.join[roomId].timeline.events.map((e: { event_id: string }) => e.event_id);
+      assert.ok(ids.includes(late) && !ids.includes(early), "/sync hides it");
+      const messages = await call("GET", `/_matrix/client/v3/rooms/${roomId}/messages?dir=b&limit=100`, undefined, b.access_token);
+      assert.ok(!messages.body.chunk.some((e: { event_id: string }) => e.event_id === early), "/messages hides it");
+      assert.equal((await call("GET", `/_matrix/client/v3/rooms/${roomId}/event/${encodeURIComponent(early)}`, undefined, b.access_token)).status, 404);
     });
   });
 }
