@@ -37,6 +37,12 @@ export function registerAccount(router: Router, hs: ServerContext): void {
     return userId;
   };
 
+  router.get("/_matrix/client/v1/register/m.login.registration_token/validity", async (ctx) => {
+    const token = ctx.query.token;
+    if (typeof token !== "string") throw new MatrixError(400, "M_MISSING_PARAM", "Missing token");
+    ctx.body = { valid: await hs.registrationTokens.isValid(token) };
+  });
+
   router.get(`${PREFIX}/register/available`, async (ctx) => {
     const username = ctx.query.username;
     if (typeof username !== "string") throw new MatrixError(400, "M_MISSING_PARAM", "Missing username");
@@ -65,9 +71,22 @@ export function registerAccount(router: Router, hs: ServerContext): void {
     const userId = username !== undefined ? userIdFor(username.toLowerCase()) : undefined;
     if (userId && (await hs.accounts.userExists(userId))) throw new MatrixError(400, "M_USER_IN_USE", "User ID already taken");
 
-    await uia.require("register", body, [["m.login.dummy"]], { "m.login.dummy": () => {} });
+    let registrationToken: string | undefined;
+    const flows = hs.config.registration.requires_token ? [["m.login.registration_token"]] : [["m.login.dummy"]];
+    await uia.require("register", body, flows, {
+      "m.login.dummy": () => {},
+      "m.login.registration_token": async (auth) => {
+        if (typeof auth.token !== "string" || !(await hs.registrationTokens.isValid(auth.token))) {
+          throw new MatrixError(401, "M_UNAUTHORIZED", "Invalid registration token");
+        }
+        registrationToken = auth.token;
+      },
+    });
     // Counted once the auth is complete: a registration, not each round of its handshake.
     hs.rateLimits.registration.take(ctx.ip);
+    if (registrationToken !== undefined && !(await hs.registrationTokens.use(registrationToken))) {
+      throw new MatrixError(401, "M_UNAUTHORIZED", "The registration token has been used up");
+    }
 
     const finalId = userId ?? (await freshUserId(hs));
     if (!(await hs.accounts.createUser(finalId, password ?? null))) {

@@ -7,6 +7,7 @@ import type { ServerContext } from "../src/context.js";
 import { registerAccount } from "./account.js";
 import { registerAccountData } from "./account-data.js";
 import { registerSharedSecretRegistration } from "./admin/register.js";
+import { registerRegistrationTokenAdmin } from "./admin/registration-tokens.js";
 import { registerRooms } from "./rooms.js";
 import { registerSync } from "./sync.js";
 import { registerDirectory } from "./directory.js";
@@ -26,6 +27,7 @@ export function createClientApi(hs: ServerContext): Router {
   registerPresence(router, hs);
   registerPushRules(router, hs);
   registerSharedSecretRegistration(router, hs);
+  registerRegistrationTokenAdmin(router, hs);
   registerAccount(router, hs);
   registerRooms(router, hs);
   registerSync(router, hs);

@@ -11,6 +11,7 @@ import * as m0005 from "./0005_account_data.js";
 import * as m0006 from "./0006_receipts.js";
 import * as m0007 from "./0007_aliases.js";
 import * as m0008 from "./0008_refresh_tokens.js";
+import * as m0009 from "./0009_registration_tokens.js";
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -26,6 +27,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ["0006_receipts", m0006],
   ["0007_aliases", m0007],
   ["0008_refresh_tokens", m0008],
+  ["0009_registration_tokens", m0009],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

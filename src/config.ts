@@ -33,6 +33,7 @@ export interface Config {
   refreshable_access_token_lifetime_ms: number;
   registration: {
     enabled: boolean;
+    requires_token: boolean;
     shared_secret: string;
   };
   rate_limits: {
@@ -127,6 +128,7 @@ export const SCHEMA: Schema = {
   refreshable_access_token_lifetime_ms: integer(1000, 365 * 24 * 3600 * 1000),
   registration: {
     enabled: boolean,
+    requires_token: boolean,
     shared_secret: string,
   },
   rate_limits: {

@@ -18,6 +18,7 @@ import type { Database } from "./storage/database.js";
 import type { EventStore } from "./storage/event-store.js";
 import type { ProfileStore } from "./storage/profile-store.js";
 import type { ReceiptStore } from "./storage/receipt-store.js";
+import type { RegistrationTokenStore } from "./storage/registration-token-store.js";
 import type { RoomStore } from "./storage/room-store.js";
 import type { StateStore } from "./storage/state-store.js";
 import type { StreamIdGenerator } from "./storage/stream-ids.js";
@@ -33,6 +34,7 @@ export interface ServerContext {
   readonly accountData: AccountDataStore;
   readonly receipts: ReceiptStore;
   readonly aliases: AliasStore;
+  readonly registrationTokens: RegistrationTokenStore;
   readonly typing: TypingTracker;
   readonly presence: PresenceTracker;
   readonly notifier: Notifier;

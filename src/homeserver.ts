@@ -24,6 +24,7 @@ import { migrate, openDatabase, type Database } from "./storage/database.js";
 import { EventStore } from "./storage/event-store.js";
 import { ProfileStore } from "./storage/profile-store.js";
 import { ReceiptStore } from "./storage/receipt-store.js";
+import { RegistrationTokenStore } from "./storage/registration-token-store.js";
 import { TypingTracker } from "./ephemeral/typing.js";
 import { PresenceTracker } from "./ephemeral/presence.js";
 import { RoomStore } from "./storage/room-store.js";
@@ -75,6 +76,7 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
     accountData: await AccountDataStore.open(db),
     receipts: await ReceiptStore.open(db),
     aliases: new AliasStore(db),
+    registrationTokens: new RegistrationTokenStore(db),
     typing: new TypingTracker(),
     presence: new PresenceTracker(),
     notifier: new Notifier(config.server_name, states),

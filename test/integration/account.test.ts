@@ -278,3 +278,39 @@ describe("refresh tokens and login tokens", () => {
     }
   });
 });
+
+describe("registration tokens", () => {
+  it("asks for a token, refuses a bad or used-up one, and counts each registration", async () => {
+    const db = await createTestDatabase("sqlite");
+    const server = await startHomeserver(db.config({ server_name: "tok.test", registration: { enabled: true, requires_token: true } }), createLogger("warn"));
+    const { call } = testHttp(() => server.url);
+    try {
+      await server.context.accounts.createUser("@boss:tok.test", "pw", { admin: true });
+      const boss = (await call("POST", "/_matrix/client/v3/login", { type: "m.login.password", identifier: { type: "m.id.user", user: "boss" }, password: "pw" })).body;
+      const made = await call("POST", "/_synapse/admin/v1/registration_tokens/new", { token: "club-2026", uses_allowed: 1 }, boss.access_token);
+      assert.equal(made.status, 200);
+      assert.equal((await call("GET", "/_matrix/client/v1/register/m.login.registration_token/validity?token=club-2026")).body.valid, true);
+      assert.equal((await call("GET", "/_matrix/client/v1/register/m.login.registration_token/validity?token=nope")).body.valid, false);
+
+      const signUp = async (username: string, token: string) => {
+        const first = await call("POST", "/_matrix/client/v3/register", { username, password: "pw" });
+        assert.deepEqual(first.body.flows, [{ stages: ["m.login.registration_token"] }]);
+        return call("POST", "/_matrix/client/v3/register", { username, password: "pw", auth: { type: "m.login.registration_token", token, session: first.body.session } });
+      };
+      const wrong = await signUp("newbie", "nope");
+      assert.equal(wrong.status, 401);
+      assert.equal(wrong.body.errcode, "M_UNAUTHORIZED");
+      assert.equal(await server.context.accounts.userExists("@newbie:tok.test"), false);
+      assert.equal((await signUp("newbie", "club-2026")).status, 200);
+      assert.equal((await signUp("second", "club-2026")).status, 401, "one use only");
+      assert.equal(await server.context.accounts.userExists("@second:tok.test"), false);
+      const list = await call("GET", "/_synapse/admin/v1/registration_tokens", undefined, boss.access_token);
+      assert.deepEqual(list.body.registration_tokens.map((t: { token: string; completed: number }) => [t.token, t.completed]), [["club-2026", 1]]);
+      const notAdmin = (await call("POST", "/_matrix/client/v3/login", { type: "m.login.password", identifier: { type: "m.id.user", user: "newbie" }, password: "pw" })).body;
+      assert.equal((await call("POST", "/_synapse/admin/v1/registration_tokens/new", {}, notAdmin.access_token)).status, 403);
+    } finally {
+      await server.stop();
+      await db.dispose();
+    }
+  });
+});
