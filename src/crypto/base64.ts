@@ -21,6 +21,12 @@ export class Base64Error extends Error {
   }
 }
 
+/**
+ * Leftover bits in the last character are not required to be zero: the
+ * appendix's own test seed "YJDBA9Xnr2sVqXD9Vj7XVUnmFZcZrlw8Md7kMW+3XA1"
+ * ends in "1", whose low two bits are 01, so a decoder that insisted on
+ * canonical encodings would refuse the spec's key.
+ */
 export function decodeBase64(s: string): Uint8Array {
   // Buffer.from silently skips junk characters; be strict instead, so a
   // mangled key or signature is an error rather than different bytes.

@@ -4,17 +4,30 @@
  * [-(2^53)+1, 2^53-1], no floats, no -0.
  *
  * Why not the npm package `canonical-json` (0.4.0), which the design card
- * names: checked against the spec, it breaks two rules.
- *  - It sorts keys by UTF-16 code unit (JavaScript's default sort), not by
- *    code point: {"\u{1F600}":1,"\uFFFF":2} comes out with U+1F600 first,
- *    but U+FFFF < U+1F600 as code points. Signatures over such objects would
- *    not match other servers'.
- *  - It writes floats and out-of-range integers (1.5, 1e+21, 2**60) instead of
+ * names: checked against the spec (test/unit/crypto/canonical-json.test.ts
+ * runs the same inputs through it), it breaks two rules.
+ *  - "dictionary keys lexicographically sorted by Unicode codepoint": it
+ *    sorts by UTF-16 code unit (JavaScript's default sort). Input
+ *    {"\uFFFF":2,"\u{1F600}":1} comes out with the U+1F600 key first,
+ *    but U+FFFF < U+1F600 as code points, so the spec wants U+FFFF first
+ *    (UTF-16 puts U+1F600's surrogates, 0xD83D..., before 0xFFFF).
+ *    Signatures over such objects would not match other servers'.
+ *  - "Numbers in the JSON must be integers in the range [-(2**53)+1,
+ *    (2**53)-1], represented without exponents or decimal places": it
+ *    writes {"a":1.5} for 1.5, {"a":1e+21} for 1e21 and
+ *    {"a":1152921504606847000} for 2**60 (and {"a":null} for NaN) instead of
  *    refusing them, so a bad event would be signed instead of rejected.
- * The tests in test/unit/crypto pin both findings. String escaping
- * is JSON.stringify's, which is exactly the spec's grammar (the short
- * escapes for \b \t \n \f \r " \\, lowercase \u00XX for other controls,
- * everything else literal UTF-8).
+ * It does pass every example in the appendix (they have neither astral keys
+ * nor floats), which is why the examples alone do not catch it.
+ *
+ * String escaping is JSON.stringify's, which is exactly the spec's grammar:
+ * the short escapes for \b \t \n \f \r " \\, lowercase \u00XX for the
+ * other C0 controls, everything else (DEL and non-ASCII included) as
+ * literal UTF-8. The one case the grammar cannot express, a lone surrogate,
+ * comes out as a \udXXX escape (it has no UTF-8 form).
+ *
+ * -0: the appendix's own example turns {"a":-0} into {"a":0}, so -0 is
+ * written as 0 rather than refused.
  */
 
 export class CanonicalJsonError extends Error {
@@ -70,6 +83,10 @@ function encode(value: unknown, lenient: boolean, path: string): string {
     case "object": {
       if (value === null) return "null";
       if (Array.isArray(value)) return "[" + value.map((v, i) => encode(v, lenient, `${path}[${i}]`)).join(",") + "]";
+      // A Map, Date or typed array would otherwise come out as {} or as an
+      // object of indices: refuse anything JSON.parse could not have made.
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) throw new CanonicalJsonError(`${path}: not a plain JSON object`);
       const keys = Object.keys(value).filter((k) => (value as Record<string, unknown>)[k] !== undefined);
       keys.sort(compareCodePoints);
       const parts = keys.map((k) => JSON.stringify(k) + ":" + encode((value as Record<string, unknown>)[k], lenient, `${path}.${k}`));

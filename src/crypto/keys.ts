@@ -28,7 +28,11 @@ export function publicKeyObject(publicKey: Uint8Array): KeyObject {
   return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: "der", type: "spki" });
 }
 
+/** Key versions are `[a-zA-Z0-9_]+` (server-server API: server keys). */
+const KEY_ID = /^ed25519:[A-Za-z0-9_]+$/;
+
 export function signingKeyFromSeed(keyId: string, seed: Uint8Array): SigningKey {
+  if (!KEY_ID.test(keyId)) throw new Error(`invalid ed25519 key id ${keyId}`);
   if (seed.length !== 32) throw new Error("an ed25519 seed is 32 bytes");
   const spki = createPublicKey(privateKeyObject(seed)).export({ format: "der", type: "spki" });
   return { keyId, seed, publicKey: new Uint8Array(spki.subarray(SPKI_PREFIX.length)) };
@@ -36,7 +40,6 @@ export function signingKeyFromSeed(keyId: string, seed: Uint8Array): SigningKey 
 
 /** A new key; the version is random so that a regenerated key gets a new id. */
 export function generateSigningKey(version = "a_" + randomBytes(3).toString("base64url").replace(/[-_]/g, "x")): SigningKey {
-  if (!/^[A-Za-z0-9_]+$/.test(version)) throw new Error(`invalid key version ${version}`);
   return signingKeyFromSeed(`ed25519:${version}`, new Uint8Array(randomBytes(32)));
 }
 

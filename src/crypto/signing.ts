@@ -3,7 +3,7 @@
  * canonical JSON of the object without `signatures` and `unsigned`, and is
  * stored under signatures[entity][key id].
  *
- * ed25519 runs on node:crypto (OpenSSL): measured 70-90x faster than
+ * ed25519 runs on node:crypto (OpenSSL): measured 60-90x faster than
  * tweetnacl on this machine (docs/performance.md), and verification is on
  * the path of every received event. Public keys are parsed once and cached.
  */

@@ -8,6 +8,8 @@ import { randomBytes } from "node:crypto";
 import type { SigningKey } from "../crypto/keys.js";
 import { authEventTypes, checkAuth } from "../room/auth.js";
 import { signEvent, toRoomEvent } from "../room/event.js";
+import { computeReferenceHash } from "../room/event-id.js";
+import { encodeBase64 } from "../crypto/base64.js";
 import { checkEventFormat } from "../room/format.js";
 import { stateKey, type EventReference, type JsonObject, type PDU, type RoomEvent } from "../room/types.js";
 import { getRoomVersion, type RoomVersionRules } from "../room/versions.js";
@@ -115,8 +117,9 @@ export class LocalEvents {
     authEvents: RoomEvent[],
     depth: number,
   ): RoomEvent {
+    // v1–v2 cite a parent with its reference hash beside its id.
     const ref = (e: RoomEvent): EventReference =>
-      rules.eventIdFormat === "server-assigned" ? [e.eventId, e.pdu.hashes] : e.eventId;
+      rules.eventIdFormat === "server-assigned" ? [e.eventId, { sha256: encodeBase64(computeReferenceHash(e.pdu, rules)) }] : e.eventId;
     const pdu: PDU = {
       type: draft.type,
       sender: draft.sender,

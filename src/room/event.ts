@@ -6,6 +6,7 @@ import type { SigningKey } from "../crypto/keys.js";
 import { signJson, verifySignedJson } from "../crypto/signing.js";
 import { canonicalForVersion, computeContentHash, computeEventId, roomIdForCreateEvent } from "./event-id.js";
 import { redactPdu } from "./redaction.js";
+import { serverNameOf } from "./identifiers.js";
 import { EventFormatError, type EventReference, type PDU, type RoomEvent } from "./types.js";
 import type { RoomVersionRules } from "./versions.js";
 
@@ -67,32 +68,46 @@ export function signEvent(pdu: PDU, serverName: string, key: SigningKey, rules: 
   const hashed: PDU = { ...rest, hashes: { sha256: computeContentHash(pdu, rules) }, signatures: {} } as PDU;
   const lenient = { lenient: !rules.strictCanonicalJson };
   const signed = signJson(redactPdu(hashed, rules), serverName, key, lenient);
-  const out: PDU = { ...hashed, signatures: { ...(pdu.signatures ?? {}), ...signed.signatures } };
+  const existing = pdu.signatures ?? {};
+  // Other servers' signatures (a restricted join's authoriser, say) stay.
+  const out: PDU = {
+    ...hashed,
+    signatures: { ...existing, [serverName]: { ...(existing[serverName] ?? {}), ...signed.signatures[serverName] } },
+  };
   if (unsigned !== undefined) out.unsigned = unsigned;
   return out;
 }
 
-function serverOf(id: string): string | undefined {
-  const i = id.indexOf(":");
-  return i === -1 ? undefined : id.slice(i + 1);
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 /**
- * The servers whose signatures a received PDU must carry: the sender's;
- * in v1–v2 also the server that named the event; for a restricted join
- * (v8+), the server of the user who authorised it.
+ * The servers whose signatures a received PDU must carry (server-server
+ * API: validating hashes and signatures): the sender's server, except on a
+ * third-party invite, which the spec lets a different server send for the
+ * sender (auth then checks its `signed` block instead); in v1–v2 also the
+ * server named in event_id; and for a restricted join (v8+) the server of
+ * the user who authorised it. The last is strictly an auth rule (v8 rule
+ * 4.2, which also covers non-join memberships and is checked in auth.ts);
+ * requiring it here drops an unauthorised join before it is even stored.
  */
 export function requiredSigners(pdu: PDU, rules: RoomVersionRules): string[] {
   const servers = new Set<string>();
-  const sender = serverOf(pdu.sender);
-  if (sender) servers.add(sender);
+  const content = isObject(pdu.content) ? pdu.content : {};
+  const isMember = pdu.type === "m.room.member";
+  const thirdPartyInvite = isMember && content.membership === "invite" && content.third_party_invite !== undefined;
+  if (!thirdPartyInvite) {
+    const sender = serverNameOf(pdu.sender);
+    if (sender) servers.add(sender);
+  }
   if (rules.eventIdFormat === "server-assigned" && typeof pdu.event_id === "string") {
-    const origin = serverOf(pdu.event_id);
+    const origin = serverNameOf(pdu.event_id);
     if (origin) servers.add(origin);
   }
-  if (rules.restrictedJoins && pdu.type === "m.room.member" && pdu.content?.membership === "join") {
-    const via = pdu.content.join_authorised_via_users_server;
-    const viaServer = typeof via === "string" ? serverOf(via) : undefined;
+  if (rules.restrictedJoins && isMember && content.membership === "join") {
+    const via = content.join_authorised_via_users_server;
+    const viaServer = typeof via === "string" ? serverNameOf(via) : undefined;
     if (viaServer) servers.add(viaServer);
   }
   return [...servers];
@@ -105,23 +120,30 @@ export interface PublicKeyInfo {
 }
 
 /**
- * Whether some key of `server` signs this event. Signatures cover the
- * redacted event. From v5, a key only counts for events sent while it was
- * valid (origin_server_ts at or before its valid_until_ts).
+ * Whether `server` validly signed this event. Signatures cover the
+ * redacted event, so a redacted copy verifies as well as the full one.
+ * Keys we do not know, algorithms other than ed25519 and (from v5) keys
+ * whose validUntilTs is before origin_server_ts are skipped; the caller
+ * applies the spec's "lesser of valid_until_ts and 7 days ahead" when it
+ * fills in validUntilTs. Of the keys left, at least one must sign and none
+ * may fail ("if all signatures from known unexpired keys ... are valid").
  */
 export function verifyEventSignature(pdu: PDU, rules: RoomVersionRules, server: string, keys: ReadonlyMap<string, PublicKeyInfo>): boolean {
   const sigs = pdu.signatures?.[server];
-  if (!sigs) return false;
-  const redacted = redactPdu(pdu, rules);
+  if (!isObject(sigs)) return false;
+  let redacted: PDU | undefined;
   const lenient = { lenient: !rules.strictCanonicalJson };
+  let valid = 0;
   for (const keyId of Object.keys(sigs)) {
     if (!keyId.startsWith("ed25519:")) continue;
     const info = keys.get(keyId);
     if (!info) continue;
     if (rules.enforceKeyValidity && info.validUntilTs !== undefined && info.validUntilTs < pdu.origin_server_ts) continue;
-    if (verifySignedJson(redacted, server, keyId, info.key, lenient)) return true;
+    redacted ??= redactPdu(pdu, rules);
+    if (!verifySignedJson(redacted, server, keyId, info.key, lenient)) return false;
+    valid++;
   }
-  return false;
+  return valid > 0;
 }
 
 export { canonicalForVersion };

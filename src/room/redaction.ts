@@ -63,23 +63,27 @@ export function redactContent(type: string, content: JsonObject, rules: RoomVers
   if (keep === undefined) return {};
   if (keep === "all") return { ...content };
   const out: JsonObject = {};
-  for (const k of keep) if (k in content) out[k] = content[k];
+  for (const k of keep) if (Object.hasOwn(content, k)) out[k] = content[k];
   // v11: a member event also keeps third_party_invite.signed, which the
   // auth rules read to check a third-party invite was honoured.
   if (rules.redaction === "v11" && type === "m.room.member") {
     const tpi = content.third_party_invite;
-    if (typeof tpi === "object" && tpi !== null && !Array.isArray(tpi) && "signed" in tpi) {
+    if (typeof tpi === "object" && tpi !== null && !Array.isArray(tpi) && Object.hasOwn(tpi, "signed")) {
       out.third_party_invite = { signed: tpi.signed };
     }
   }
   return out;
 }
 
-/** The event as it stands redacted: only the essential keys, content stripped by type. */
+/**
+ * The event as it stands redacted: only the essential keys, content
+ * stripped by type. `unsigned` goes too; a client-facing copy adds its own
+ * (redacted_because) afterwards.
+ */
 export function redactPdu(pdu: PDU, rules: RoomVersionRules): PDU {
   const keys = rules.redaction === "v11" ? TOP_LEVEL_V11 : TOP_LEVEL_V1;
   const out: Record<string, unknown> = {};
-  for (const k of keys) if (k in pdu) out[k] = pdu[k];
+  for (const k of keys) if (Object.hasOwn(pdu, k)) out[k] = pdu[k];
   out.content = redactContent(pdu.type, pdu.content ?? {}, rules);
   return out as PDU;
 }

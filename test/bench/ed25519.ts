@@ -4,10 +4,17 @@
  * every signed federation request), so it decides the choice.
  *
  *   npm run build && node dist/test/bench/ed25519.js [seconds-per-case]
+ *
+ * or, without touching dist/ (the compiled script needs node_modules beside it):
+ *
+ *   npx tsc -p tsconfig.json --outDir /tmp/h1-dist --tsBuildInfoFile /tmp/h1-dist/.tsbuildinfo
+ *   ln -sfn "$PWD/node_modules" /tmp/h1-dist/node_modules && cp package.json /tmp/h1-dist/
+ *   node /tmp/h1-dist/test/bench/ed25519.js 2
  */
 import { sign as cryptoSign, verify as cryptoVerify, randomBytes } from "node:crypto";
 import nacl from "tweetnacl";
 import { privateKeyObject, publicKeyObject, signingKeyFromSeed } from "../../src/crypto/keys.js";
+import { ed25519Verify } from "../../src/crypto/signing.js";
 
 const seconds = Number(process.argv[2] ?? "1");
 const seed = new Uint8Array(randomBytes(32));
@@ -39,5 +46,6 @@ const ns = rate("tweetnacl sign", () => nacl.sign.detached(message, naclPair.sec
 const cs = rate("node:crypto sign", () => cryptoSign(null, message, priv));
 const nv = rate("tweetnacl verify", () => nacl.sign.detached.verify(message, signature, naclPair.publicKey));
 const cv = rate("node:crypto verify", () => cryptoVerify(null, message, pub, signature));
+rate("ed25519Verify (cached key)", () => ed25519Verify(message, signature, key.publicKey));
 const cvk = rate("node:crypto verify+import", () => cryptoVerify(null, message, publicKeyObject(key.publicKey), signature));
 console.log(`node:crypto / tweetnacl: sign ${(cs / ns).toFixed(1)}x, verify ${(cv / nv).toFixed(1)}x (with key import each time ${(cvk / nv).toFixed(1)}x)`);
