@@ -96,6 +96,13 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
   return context;
 }
 
+/** Stop what runs in the background, then close the database. */
+export async function closeContext(context: ServerContext): Promise<void> {
+  context.typing.stop();
+  await context.notifier.close();
+  await context.db.close();
+}
+
 export interface RunningServer {
   readonly context: ServerContext;
   readonly server: Server;
@@ -129,9 +136,7 @@ export async function startHomeserver(config: Config, log: Logger = createLogger
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      context.typing.stop();
-      context.notifier.close();
-      await context.db.close();
+      await closeContext(context);
     },
   };
 }

@@ -28,6 +28,7 @@ export class Notifier {
   private readonly generations = new Map<string, number>();
   private readonly roomUsers = new Map<string, Set<string>>();
   private readonly loading = new Map<string, Promise<Set<string>>>();
+  private closing = false;
   /** Rooms whose membership changed while their members were being read: that read may predate the change. */
   private readonly staleLoads = new Set<string>();
 
@@ -129,6 +130,7 @@ export class Notifier {
   async localUsers(roomId: string): Promise<ReadonlySet<string>> {
     const known = this.roomUsers.get(roomId);
     if (known) return known;
+    if (this.closing) return new Set();
     let pending = this.loading.get(roomId);
     if (!pending) {
       pending = (async () => {
@@ -156,8 +158,12 @@ export class Notifier {
     return this.roomUsers.get(roomId) ?? users;
   }
 
-  /** Release every waiting request (shutdown). */
-  close(): void {
+  /**
+   * Shutdown: release every waiting request, read the database no more, and
+   * let reads under way finish, so the database can close cleanly after this.
+   */
+  async close(): Promise<void> {
+    this.closing = true;
     for (const [userId, set] of this.waiters) {
       for (const w of set) {
         clearTimeout(w.timer);
@@ -165,6 +171,7 @@ export class Notifier {
       }
       this.waiters.delete(userId);
     }
+    await Promise.allSettled([...this.loading.values()]);
   }
 
   private isLocal(userId: string): boolean {

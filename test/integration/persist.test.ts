@@ -6,7 +6,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { buildContext } from "../../src/homeserver.js";
+import { buildContext, closeContext } from "../../src/homeserver.js";
 import type { ServerContext } from "../../src/context.js";
 import { createLogger } from "../../src/logger.js";
 import { AuthError, stateKey } from "../../src/room/types.js";
@@ -45,7 +45,7 @@ for (const engine of ENGINES) {
         hs = await buildContext(db.config({ server_name: "test.local" }), log);
       });
       after(async () => {
-        await hs?.db.close();
+        if (hs) await closeContext(hs);
         await db?.dispose();
       });
 
@@ -151,7 +151,7 @@ for (const engine of ENGINES) {
         const position = hs.eventStream.position;
         const current = await hs.states.currentState(roomId);
         const extremities = await hs.events.forwardExtremities(roomId);
-        await hs.db.close();
+        await closeContext(hs);
         hs = await buildContext(db.config({ server_name: "test.local" }), log);
         assert.equal(hs.eventStream.position, position);
         assert.deepEqual(await hs.states.currentState(roomId), current);
@@ -170,7 +170,7 @@ for (const engine of ENGINES) {
       let db: TestDatabase;
       let hs: ServerContext;
       after(async () => {
-        await hs?.db.close();
+        if (hs) await closeContext(hs);
         await db?.dispose();
       });
 
