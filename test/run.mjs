@@ -20,7 +20,5 @@ if (files.length === 0) {
   console.error("no test files matched");
   process.exit(1);
 }
-// --test-force-exit: matrix-js-sdk leaves timers behind after stopClient(), which
-// would hold each SDK test file open for about two minutes once its tests are done.
-const res = spawnSync(process.execPath, ["--test", "--test-concurrency=1", "--test-force-exit", ...files], { stdio: "inherit" });
+const res = spawnSync(process.execPath, ["--test", "--test-concurrency=1", ...files], { stdio: "inherit" });
 process.exit(res.status ?? 1);

@@ -10,6 +10,14 @@ if (!process.env.TEST_SDK_LOGS) (logger as unknown as { setLevel(level: string):
 
 export type Client = sdk.MatrixClient;
 
+// matrix-js-sdk arms long timers (client-side request timeouts of up to
+// about 110 s) that stopClient() leaves running; they would hold a test
+// file's process open for minutes after its last test. In the test process
+// no timer should keep it alive: while a test runs, the server's listening
+// socket does. (Node 20's --test-force-exit is no answer: it drops suites.)
+const armTimer = globalThis.setTimeout;
+globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => armTimer(...args).unref()) as typeof setTimeout;
+
 /** Register `username` with the SDK (the 401 challenge, then m.login.dummy) and return a logged-in client. */
 export async function registerClient(baseUrl: string, username: string, password = `pw-${username}`): Promise<Client> {
   const anon = sdk.createClient({ baseUrl });
