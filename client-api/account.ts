@@ -9,7 +9,7 @@ import { readJsonObject } from "../src/http/body.js";
 import { MatrixError, forbidden } from "../src/http/errors.js";
 import { optionalBoolean, optionalObject, optionalString } from "../src/http/params.js";
 import { isValidLocalpart } from "../src/room/identifiers.js";
-import { InteractiveAuth } from "./uia.js";
+import { confirmUser, type InteractiveAuth } from "./uia.js";
 import NodeCache from "node-cache";
 import { randomBytes } from "node:crypto";
 import type { Session } from "../src/storage/account-store.js";
@@ -18,8 +18,7 @@ const PREFIX = "/_matrix/client/v3";
 const LOGIN_TOKEN_TTL_MS = 120_000;
 const MAX_PASSWORD_BYTES = 512;
 
-export function registerAccount(router: Router, hs: ServerContext): void {
-  const uia = new InteractiveAuth();
+export function registerAccount(router: Router, hs: ServerContext, uia: InteractiveAuth): void {
   const limit = hs.config.max_request_body_bytes;
   const serverName = hs.config.server_name;
 
@@ -122,7 +121,7 @@ export function registerAccount(router: Router, hs: ServerContext): void {
   router.post("/_matrix/client/v1/login/get_token", async (ctx) => {
     const me = await requireUser(ctx, hs.accounts);
     const body = await readJsonObject(ctx, limit);
-    await uia.require(`get_token:${me.userId}`, body, [["m.login.password"]], { "m.login.password": passwordStage(me.userId) });
+    await confirmUser(uia, hs, "get_token", me.userId, body);
     const token = "mlt_" + randomBytes(24).toString("base64url");
     loginTokens.set(token, me.userId);
     ctx.body = { login_token: token, expires_in_ms: LOGIN_TOKEN_TTL_MS };
@@ -181,16 +180,6 @@ export function registerAccount(router: Router, hs: ServerContext): void {
     ctx.body = {};
   });
 
-  /** The m.login.password stage, for a requester who must prove it is them. */
-  const passwordStage = (userId: string) => async (auth: Record<string, unknown>) => {
-    const identifier = auth.identifier as Record<string, unknown> | undefined;
-    const given = typeof identifier?.user === "string" ? identifier.user : typeof auth.user === "string" ? auth.user : undefined;
-    const claimed = given === undefined ? userId : given.startsWith("@") ? given : `@${given}:${serverName}`;
-    if (claimed !== userId || typeof auth.password !== "string" || !(await hs.accounts.checkPassword(userId, auth.password))) {
-      throw forbidden("Invalid password");
-    }
-  };
-
   router.post(`${PREFIX}/account/password`, async (ctx) => {
     const me = await requireUser(ctx, hs.accounts);
     const body = await readJsonObject(ctx, limit);
@@ -198,7 +187,7 @@ export function registerAccount(router: Router, hs: ServerContext): void {
     const logoutDevices = optionalBoolean(body, "logout_devices") ?? true;
     if (newPassword === undefined) throw new MatrixError(400, "M_MISSING_PARAM", "Missing new_password");
     if (Buffer.byteLength(newPassword) > MAX_PASSWORD_BYTES) throw new MatrixError(400, "M_INVALID_PARAM", "Password is too long");
-    await uia.require(`password:${me.userId}`, body, [["m.login.password"]], { "m.login.password": passwordStage(me.userId) });
+    await confirmUser(uia, hs, "password", me.userId, body);
     await hs.accounts.setPassword(me.userId, newPassword);
     if (logoutDevices) await hs.accounts.endOtherSessions(me.userId, me.deviceId);
     ctx.body = {};
@@ -207,7 +196,7 @@ export function registerAccount(router: Router, hs: ServerContext): void {
   router.post(`${PREFIX}/account/deactivate`, async (ctx) => {
     const me = await requireUser(ctx, hs.accounts);
     const body = await readJsonObject(ctx, limit);
-    await uia.require(`deactivate:${me.userId}`, body, [["m.login.password"]], { "m.login.password": passwordStage(me.userId) });
+    await confirmUser(uia, hs, "deactivate", me.userId, body);
     // Leave every room first, while the user can still act; then end all sessions.
     for (const roomId of [...(await hs.states.roomsForUser(me.userId, "join")), ...(await hs.states.roomsForUser(me.userId, "invite"))]) {
       try {

@@ -16,9 +16,15 @@ import { registerProfile } from "./profile.js";
 import { registerPushRules } from "./push-rules.js";
 import { registerReceipts } from "./receipts.js";
 import { registerServerInfo } from "./server-info.js";
+import { registerDevices } from "./devices.js";
+import { registerKeys } from "./keys.js";
+import { registerToDevice } from "./to-device.js";
+import { InteractiveAuth } from "./uia.js";
 
 export function createClientApi(hs: ServerContext): Router {
   const router = new Router();
+  // One set of user-interactive auth sessions for every endpoint that asks for one.
+  const uia = new InteractiveAuth();
   registerServerInfo(router, hs);
   registerProfile(router, hs);
   registerAccountData(router, hs);
@@ -28,7 +34,10 @@ export function createClientApi(hs: ServerContext): Router {
   registerPushRules(router, hs);
   registerSharedSecretRegistration(router, hs);
   registerRegistrationTokenAdmin(router, hs);
-  registerAccount(router, hs);
+  registerAccount(router, hs, uia);
+  registerDevices(router, hs, uia);
+  registerKeys(router, hs, uia);
+  registerToDevice(router, hs);
   registerRooms(router, hs);
   registerSync(router, hs);
   return router;

@@ -10,7 +10,8 @@
  */
 import NodeCache from "node-cache";
 import { randomBytes } from "node:crypto";
-import { MatrixError } from "../src/http/errors.js";
+import type { ServerContext } from "../src/context.js";
+import { MatrixError, forbidden } from "../src/http/errors.js";
 
 export type Stage = string;
 
@@ -95,4 +96,25 @@ export class UiaRequired extends MatrixError {
     if (!this.failure) return { ...this.state };
     return { errcode: this.failure.errcode, error: this.failure.message, ...this.state };
   }
+}
+
+/**
+ * Re-authentication of a signed-in user before a sensitive action (changing
+ * the password, deleting devices, replacing cross-signing keys): the
+ * m.login.password stage, for this user only. `purpose` ties the session to
+ * the action so it cannot be replayed for another.
+ */
+export async function confirmUser(uia: InteractiveAuth, hs: ServerContext, purpose: string, userId: string, body: Record<string, unknown>): Promise<void> {
+  await uia.require(`${purpose}:${userId}`, body, [["m.login.password"]], { "m.login.password": passwordStage(hs, userId) });
+}
+
+function passwordStage(hs: ServerContext, userId: string): StageCheck {
+  return async (auth) => {
+    const identifier = auth.identifier as Record<string, unknown> | undefined;
+    const given = typeof identifier?.user === "string" ? identifier.user : typeof auth.user === "string" ? auth.user : undefined;
+    const claimed = given === undefined ? userId : given.startsWith("@") ? given : `@${given}:${hs.config.server_name}`;
+    if (claimed !== userId || typeof auth.password !== "string" || !(await hs.accounts.checkPassword(userId, auth.password))) {
+      throw forbidden("Invalid password");
+    }
+  };
 }

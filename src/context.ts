@@ -15,6 +15,8 @@ import type { AccountStore } from "./storage/account-store.js";
 import type { AccountDataStore } from "./storage/account-data-store.js";
 import type { AliasStore } from "./storage/alias-store.js";
 import type { Database } from "./storage/database.js";
+import type { DeviceListStore } from "./storage/device-list-store.js";
+import type { E2eKeyStore } from "./storage/e2e-key-store.js";
 import type { EventStore } from "./storage/event-store.js";
 import type { ProfileStore } from "./storage/profile-store.js";
 import type { ReceiptStore } from "./storage/receipt-store.js";
@@ -22,6 +24,7 @@ import type { RegistrationTokenStore } from "./storage/registration-token-store.
 import type { RoomStore } from "./storage/room-store.js";
 import type { StateStore } from "./storage/state-store.js";
 import type { StreamIdGenerator } from "./storage/stream-ids.js";
+import type { ToDeviceStore } from "./storage/to-device-store.js";
 import type { Notifier } from "./sync/notifier.js";
 
 export interface ServerContext {
@@ -35,6 +38,9 @@ export interface ServerContext {
   readonly receipts: ReceiptStore;
   readonly aliases: AliasStore;
   readonly registrationTokens: RegistrationTokenStore;
+  readonly e2eKeys: E2eKeyStore;
+  readonly deviceLists: DeviceListStore;
+  readonly toDevice: ToDeviceStore;
   readonly typing: TypingTracker;
   readonly presence: PresenceTracker;
   readonly notifier: Notifier;

@@ -21,6 +21,9 @@ import { AccountStore } from "./storage/account-store.js";
 import { AccountDataStore } from "./storage/account-data-store.js";
 import { AliasStore } from "./storage/alias-store.js";
 import { migrate, openDatabase, type Database } from "./storage/database.js";
+import { DeviceListStore } from "./storage/device-list-store.js";
+import { E2eKeyStore } from "./storage/e2e-key-store.js";
+import { localUsersToTell } from "./e2ee/device-lists.js";
 import { EventStore } from "./storage/event-store.js";
 import { ProfileStore } from "./storage/profile-store.js";
 import { ReceiptStore } from "./storage/receipt-store.js";
@@ -30,6 +33,7 @@ import { PresenceTracker } from "./ephemeral/presence.js";
 import { RoomStore } from "./storage/room-store.js";
 import { StateStore } from "./storage/state-store.js";
 import { StreamIdGenerator } from "./storage/stream-ids.js";
+import { ToDeviceStore } from "./storage/to-device-store.js";
 import { KeyedMutex } from "./util/keyed-mutex.js";
 import { Notifier } from "./sync/notifier.js";
 
@@ -77,6 +81,9 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
     receipts: await ReceiptStore.open(db),
     aliases: new AliasStore(db),
     registrationTokens: new RegistrationTokenStore(db),
+    e2eKeys: new E2eKeyStore(db),
+    deviceLists: await DeviceListStore.open(db),
+    toDevice: await ToDeviceStore.open(db),
     typing: new TypingTracker(),
     presence: new PresenceTracker(),
     notifier: new Notifier(config.server_name, states),
@@ -93,6 +100,16 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
   context.receipts.listen((roomId) => void notifier.wakeRoom(roomId));
   context.accountData.listen((userId) => notifier.wake([userId]));
   context.presence.listen((userId) => notifier.wake([userId]));
+  context.toDevice.listen((userIds) => notifier.wake(userIds));
+  context.deviceLists.listen((userId) => {
+    localUsersToTell(context, userId).then((users) => notifier.wake(users), (err) => log.warn("device list wake failed", { err: String(err) }));
+  });
+  // A device that goes takes its keys and waiting messages with it, and its owner's contacts hear of it.
+  context.accounts.onDevicesRemoved(async (tx, userId, deviceIds) => {
+    await context.e2eKeys.deleteDevices(tx.trx, userId, deviceIds);
+    await context.toDevice.deleteForDevices(tx.trx, userId, deviceIds);
+    await context.deviceLists.recordIn(tx, userId);
+  });
   return context;
 }
 

@@ -6,6 +6,7 @@ import { createHash, randomBytes } from "node:crypto";
 import type { Knex } from "knex";
 import { hashPassword, verifyPassword } from "../crypto/password.js";
 import { isUniqueViolation, type Database } from "./database.js";
+import { inTransaction, type TxContext } from "./tx.js";
 
 export interface UserRow {
   userId: string;
@@ -19,6 +20,16 @@ export interface TokenOwner {
   deviceId: string;
 }
 
+export interface Device {
+  deviceId: string;
+  displayName: string | null;
+  lastSeenTs: number | null;
+  lastSeenIp: string | null;
+}
+
+/** Runs inside the transaction that removes devices, so what hangs off them goes with them. */
+export type DeviceRemovalHook = (tx: TxContext, userId: string, deviceIds: readonly string[]) => Promise<void>;
+
 export interface Session extends TokenOwner {
   accessToken: string;
   refreshToken?: string;
@@ -30,7 +41,13 @@ function tokenHash(token: string): string {
 }
 
 export class AccountStore {
+  private readonly removalHooks: DeviceRemovalHook[] = [];
+
   constructor(private readonly db: Database) {}
+
+  onDevicesRemoved(hook: DeviceRemovalHook): void {
+    this.removalHooks.push(hook);
+  }
 
   /** Create a user; false if the id is taken (also when another request took it a moment ago). */
   async createUser(userId: string, password: string | null, opts: { admin?: boolean } = {}): Promise<boolean> {
@@ -118,21 +135,61 @@ export class AccountStore {
 
   /** End every session of a user except the one on `keepDevice`. */
   async endOtherSessions(userId: string, keepDevice: string): Promise<void> {
-    await this.db.knex.transaction(async (trx) => {
-      await trx("access_tokens").where({ user_id: userId }).whereNot({ device_id: keepDevice }).del();
-      await trx("refresh_tokens").where({ user_id: userId }).whereNot({ device_id: keepDevice }).del();
-      await trx("devices").where({ user_id: userId }).whereNot({ device_id: keepDevice }).del();
-    });
+    await this.removeDevices(userId, (q) => q.whereNot({ device_id: keepDevice }));
   }
 
   /** Deactivate: no more logins, no sessions, no password. The user id stays taken for ever. */
   async deactivate(userId: string): Promise<void> {
-    await this.db.knex.transaction(async (trx) => {
+    await this.removeDevices(userId, (q) => q, async (trx) => {
       await trx("users").where({ user_id: userId }).update({ deactivated: true, password_hash: null });
-      await trx("access_tokens").where({ user_id: userId }).del();
-      await trx("refresh_tokens").where({ user_id: userId }).del();
-      await trx("devices").where({ user_id: userId }).del();
     });
+  }
+
+  /** Delete devices by id (their sessions and everything hanging off them); unknown ids are ignored. */
+  async deleteDevices(userId: string, deviceIds: readonly string[]): Promise<void> {
+    if (deviceIds.length) await this.removeDevices(userId, (q) => q.whereIn("device_id", [...deviceIds]));
+  }
+
+  /**
+   * One path for every way a device goes away: its tokens, the device row
+   * and (through the hooks) its keys and messages, in one transaction.
+   */
+  private async removeDevices(
+    userId: string,
+    which: (q: Knex.QueryBuilder) => Knex.QueryBuilder,
+    alsoIn?: (trx: Knex.Transaction) => Promise<void>,
+  ): Promise<void> {
+    await inTransaction(this.db, async (tx) => {
+      const { trx } = tx;
+      await alsoIn?.(trx);
+      const rows: { device_id: string }[] = await which(trx("devices").where({ user_id: userId })).select("device_id");
+      // Tokens may name a device whose row is gone (older data): match them by the same rule.
+      await which(trx("access_tokens").where({ user_id: userId })).del();
+      await which(trx("refresh_tokens").where({ user_id: userId })).del();
+      await which(trx("devices").where({ user_id: userId })).del();
+      const ids = rows.map((r) => r.device_id);
+      if (ids.length) for (const hook of this.removalHooks) await hook(tx, userId, ids);
+    });
+  }
+
+  async devices(userId: string): Promise<Device[]> {
+    const rows: Record<string, unknown>[] = await this.db.knex("devices").where({ user_id: userId }).orderBy("device_id").select("*");
+    return rows.map(toDevice);
+  }
+
+  async device(userId: string, deviceId: string): Promise<Device | undefined> {
+    const r = await this.db.knex("devices").where({ user_id: userId, device_id: deviceId }).first();
+    return r ? toDevice(r) : undefined;
+  }
+
+  /** Rename a device; false when the user has no such device. */
+  async renameDevice(userId: string, deviceId: string, displayName: string): Promise<boolean> {
+    return (await this.db.knex("devices").where({ user_id: userId, device_id: deviceId }).update({ display_name: displayName })) > 0;
+  }
+
+  /** Remember when and from where a device was last used (as /devices shows). */
+  async touchDevice(userId: string, deviceId: string, ip: string | null): Promise<void> {
+    await this.db.knex("devices").where({ user_id: userId, device_id: deviceId }).update({ last_seen_ts: Date.now(), last_seen_ip: ip });
   }
 
   async userExists(userId: string): Promise<boolean> {
@@ -142,21 +199,12 @@ export class AccountStore {
   /** End one session: its token, and the device it was on. */
   async endSession(token: string): Promise<void> {
     const owner = await this.ownerOfToken(token);
-    if (!owner) return;
-    await this.db.knex.transaction(async (trx) => {
-      await trx("access_tokens").where({ user_id: owner.userId, device_id: owner.deviceId }).del();
-      await trx("refresh_tokens").where({ user_id: owner.userId, device_id: owner.deviceId }).del();
-      await trx("devices").where({ user_id: owner.userId, device_id: owner.deviceId }).del();
-    });
+    if (owner) await this.deleteDevices(owner.userId, [owner.deviceId]);
   }
 
   /** End every session of a user. */
   async endAllSessions(userId: string): Promise<void> {
-    await this.db.knex.transaction(async (trx) => {
-      await trx("access_tokens").where({ user_id: userId }).del();
-      await trx("refresh_tokens").where({ user_id: userId }).del();
-      await trx("devices").where({ user_id: userId }).del();
-    });
+    await this.removeDevices(userId, (q) => q);
   }
 
   /** Who holds a token; `expired` for a refreshable token past its lifetime (the client should refresh). */
@@ -166,4 +214,13 @@ export class AccountStore {
     const expired = r.expires_ts !== null && Number(r.expires_ts) < Date.now();
     return { userId: r.user_id, deviceId: r.device_id, ...(expired ? { expired } : {}) };
   }
+}
+
+function toDevice(r: Record<string, unknown>): Device {
+  return {
+    deviceId: String(r.device_id),
+    displayName: (r.display_name as string | null) ?? null,
+    lastSeenTs: r.last_seen_ts === null || r.last_seen_ts === undefined ? null : Number(r.last_seen_ts),
+    lastSeenIp: (r.last_seen_ip as string | null) ?? null,
+  };
 }

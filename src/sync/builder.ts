@@ -16,6 +16,7 @@ import { stateKey, type JsonObject, type RoomEvent, type StateMap } from "../roo
 import { ignoredUsers } from "../rooms/ignored.js";
 import { RoomClientStore } from "../rooms/room-data.js";
 import { visibleEvents } from "../rooms/visibility.js";
+import { deviceListChanges } from "../e2ee/device-lists.js";
 import { receiptContent, type Receipt } from "../storage/receipt-store.js";
 import { diffState } from "../storage/state-store.js";
 import {
@@ -53,6 +54,8 @@ interface RecentEvents {
   readonly moreBefore: boolean;
 }
 const HEROES = 5;
+/** To-device messages per sync; the rest follow at once in the next (the answer is not empty). */
+const TO_DEVICE_LIMIT = 100;
 
 export class SyncBuilder {
   private readonly store: RoomClientStore;
@@ -70,12 +73,14 @@ export class SyncBuilder {
       receipts: hs.receipts.stream.position,
       typing: hs.typing.position,
       presence: hs.presence.position,
+      toDevice: hs.toDevice.stream.position,
+      deviceLists: hs.deviceLists.stream.position,
     };
   }
 
   async build(me: Requester, since: SyncPosition | null, filter: SyncFilter, fullState: boolean): Promise<SyncResult> {
     const hs = this.hs;
-    const to = this.currentPosition();
+    let to = this.currentPosition();
     const from = since;
     const ignored = await ignoredUsers(hs, me.userId);
     const forgotten = await this.store.forgottenRooms(me.userId);
@@ -125,21 +130,28 @@ export class SyncBuilder {
     await this.addEphemeral(me, join, joinedRooms.map((m) => m.room_id), from, to, filter);
     const globalAccountData = await this.addAccountData(me, join, new Set(joinedRooms.map((m) => m.room_id)), from, filter);
     const presence = await this.presence(me, joinedRooms.map((m) => m.room_id), from, filter);
+    const toDevice = await hs.toDevice.deliver(me.userId, me.deviceId, from?.toDevice ?? 0, TO_DEVICE_LIMIT);
+    to = { ...to, toDevice: toDevice.position };
+    const deviceLists = from === null
+      ? { changed: [], left: [] }
+      : await deviceListChanges(hs, me.userId, { fromEvents: from.events, toEvents: to.events, fromDevices: from.deviceLists, toDevices: to.deviceLists });
 
     const body: JsonObject = {
       next_batch: formatSyncToken(to),
       rooms: { join, invite, leave, knock },
       account_data: { events: globalAccountData },
       presence: { events: presence },
-      to_device: { events: [] },
-      device_lists: { changed: [], left: [] },
-      device_one_time_keys_count: {},
-      device_unused_fallback_key_types: [],
+      to_device: { events: toDevice.events },
+      device_lists: { changed: deviceLists.changed, left: deviceLists.left },
+      device_one_time_keys_count: await hs.e2eKeys.oneTimeKeyCounts(me.userId, me.deviceId),
+      device_unused_fallback_key_types: await hs.e2eKeys.unusedFallbackKeyTypes(me.userId, me.deviceId),
     };
     const empty =
       Object.keys(join).length + Object.keys(invite).length + Object.keys(leave).length + Object.keys(knock).length === 0 &&
       globalAccountData.length === 0 &&
-      presence.length === 0;
+      presence.length === 0 &&
+      toDevice.events.length === 0 &&
+      deviceLists.changed.length + deviceLists.left.length === 0;
     return { body, empty, position: to };
   }
 

@@ -29,15 +29,18 @@ export interface SyncPosition {
   readonly receipts: number;
   readonly typing: number;
   readonly presence: number;
+  readonly toDevice: number;
+  readonly deviceLists: number;
 }
 
 export function formatSyncToken(p: SyncPosition): string {
-  return `s${p.events}_${p.accountData}_${p.receipts}_${p.typing}_${p.presence}`;
+  return `s${p.events}_${p.accountData}_${p.receipts}_${p.typing}_${p.presence}_${p.toDevice}_${p.deviceLists}`;
 }
 
 export function parseSyncToken(token: string): SyncPosition {
-  const m = /^s(\d+)_(\d+)_(\d+)_(\d+)_(\d+)$/.exec(token);
+  // Five-part tokens come from before the end-to-end streams existed: they start those at 0.
+  const m = /^s(\d+)_(\d+)_(\d+)_(\d+)_(\d+)(?:_(\d+)_(\d+))?$/.exec(token);
   if (!m) throw new MatrixError(400, "M_INVALID_PARAM", `Invalid sync token ${JSON.stringify(token)}`);
-  const [events, accountData, receipts, typing, presence] = m.slice(1).map(Number);
-  return { events, accountData, receipts, typing, presence };
+  const [events, accountData, receipts, typing, presence, toDevice, deviceLists] = m.slice(1).map((x) => Number(x ?? 0));
+  return { events, accountData, receipts, typing, presence, toDevice, deviceLists };
 }
