@@ -28,5 +28,6 @@ export async function requireUser(ctx: Context, accounts: AccountStore): Promise
   if (!owner) throw unknownToken();
   // An expired refreshable token: a soft logout, so the client refreshes instead of signing out.
   if (owner.expired) throw new MatrixError(401, "M_UNKNOWN_TOKEN", "Access token has expired", { soft_logout: true });
+  accounts.noteSeen(owner.userId, owner.deviceId, ctx.ip || null);
   return { userId: owner.userId, deviceId: owner.deviceId, accessToken: token };
 }

@@ -40,8 +40,12 @@ function tokenHash(token: string): string {
   return createHash("sha256").update(token).digest("hex");
 }
 
+/** How stale a device's last-seen time may get in the database. */
+const SEEN_WRITE_INTERVAL_MS = 5 * 60_000;
+
 export class AccountStore {
   private readonly removalHooks: DeviceRemovalHook[] = [];
+  private readonly lastSeen = new Map<string, { ts: number; ip: string | null }>();
 
   constructor(private readonly db: Database) {}
 
@@ -187,9 +191,20 @@ export class AccountStore {
     return (await this.db.knex("devices").where({ user_id: userId, device_id: deviceId }).update({ display_name: displayName })) > 0;
   }
 
-  /** Remember when and from where a device was last used (as /devices shows). */
-  async touchDevice(userId: string, deviceId: string, ip: string | null): Promise<void> {
-    await this.db.knex("devices").where({ user_id: userId, device_id: deviceId }).update({ last_seen_ts: Date.now(), last_seen_ip: ip });
+  /**
+   * Remember when and from where a device was last used (as /devices
+   * shows). Written at most every few minutes per device, and never on the
+   * caller's path: a /sync loop must not turn into a stream of writes.
+   */
+  noteSeen(userId: string, deviceId: string, ip: string | null): void {
+    const key = `${userId}\0${deviceId}`;
+    const now = Date.now();
+    const last = this.lastSeen.get(key);
+    if (last && now - last.ts < SEEN_WRITE_INTERVAL_MS && last.ip === ip) return;
+    if (this.lastSeen.size > 50_000) this.lastSeen.clear();
+    this.lastSeen.set(key, { ts: now, ip });
+    this.db.knex("devices").where({ user_id: userId, device_id: deviceId }).update({ last_seen_ts: now, last_seen_ip: ip })
+      .catch(() => this.lastSeen.delete(key));
   }
 
   async userExists(userId: string): Promise<boolean> {

@@ -45,6 +45,8 @@ describeOnEachEngine("end-to-end encryption support", SETTINGS, (h) => {
     const one = await call("GET", `${V3}/devices/${ann.device_id}`, undefined, ann.access_token);
     assertSpecResponse("client-server", "device_management.yaml", "GET", "/devices/{deviceId}", 200, one.body);
     assert.equal(one.body.display_name, "Ann's laptop");
+    assert.ok(one.body.last_seen_ts > Date.now() - 60_000, "last seen when the token was last used");
+    assert.match(one.body.last_seen_ip, /127\.0\.0\.1/);
     assert.equal((await call("GET", `${V3}/devices/NOPE`, undefined, ann.access_token)).body.errcode, "M_NOT_FOUND");
     assert.equal((await call("PUT", `${V3}/devices/NOPE`, { display_name: "x" }, ann.access_token)).status, 404);
     // Another user's device is not yours to see.

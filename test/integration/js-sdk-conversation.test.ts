@@ -10,28 +10,7 @@ import { startHomeserver, type RunningServer } from "../../src/homeserver.js";
 import { createLogger } from "../../src/logger.js";
 import { stateKey } from "../../src/room/types.js";
 import { ENGINES, createTestDatabase, postgresUnavailable, type TestDatabase } from "../support/databases.js";
-import { registerClient, sdk, type Client } from "../support/js-sdk.js";
-
-/** Polls until `check` holds (it may throw while not yet true), or fails after `ms`. */
-async function until(what: string, check: () => boolean | undefined | Promise<boolean | undefined>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      if (await check()) return;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-}
-
-async function started(client: Client, initialSyncLimit = 20): Promise<Client> {
-  await client.startClient({ initialSyncLimit, lazyLoadMembers: false });
-  await until(`${client.getUserId()} to sync`, () => client.isInitialSyncComplete(), 15_000);
-  return client;
-}
+import { registerClient, sdk, started, until, type Client } from "../support/js-sdk.js";
 
 const bodies = (client: Client, roomId: string): string[] =>
   (client.getRoom(roomId)?.getLiveTimeline().getEvents() ?? [])

@@ -6,7 +6,16 @@ import * as sdk from "matrix-js-sdk";
 import { logger } from "matrix-js-sdk/lib/logger.js";
 
 // The SDK logs through loglevel, whose setLevel its types do not expose.
-if (!process.env.TEST_SDK_LOGS) (logger as unknown as { setLevel(level: string): void }).setLevel("error");
+// Its child loggers (per room, per crypto module) force their own level to
+// debug, but every line ends in a console call looked up when it is made:
+// silence those below warn in the test process.
+if (!process.env.TEST_SDK_LOGS) {
+  (logger as unknown as { setLevel(level: string): void }).setLevel("error");
+  const quiet = () => {};
+  console.debug = quiet;
+  console.info = quiet;
+  console.log = quiet;
+}
 
 export type Client = sdk.MatrixClient;
 
@@ -19,7 +28,9 @@ const armTimer = globalThis.setTimeout;
 globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => armTimer(...args).unref()) as typeof setTimeout;
 
 /** Register `username` with the SDK (the 401 challenge, then m.login.dummy) and return a logged-in client. */
-export async function registerClient(baseUrl: string, username: string, password = `pw-${username}`): Promise<Client> {
+export async function registerClient(
+  baseUrl: string, username: string, password = `pw-${username}`, opts: Partial<sdk.ICreateClientOpts> = {},
+): Promise<Client> {
   const anon = sdk.createClient({ baseUrl });
   let res: { user_id: string; access_token?: string; device_id?: string };
   try {
@@ -29,7 +40,35 @@ export async function registerClient(baseUrl: string, username: string, password
     if (!session) throw err;
     res = await anon.registerRequest({ username, password, auth: { type: "m.login.dummy", session } });
   }
-  return sdk.createClient({ baseUrl, userId: res.user_id, accessToken: res.access_token, deviceId: res.device_id });
+  return sdk.createClient({ ...opts, baseUrl, userId: res.user_id, accessToken: res.access_token, deviceId: res.device_id });
+}
+
+/** Log in to an existing account on a new device with the SDK. */
+export async function loginClient(baseUrl: string, username: string, password = `pw-${username}`, opts: Partial<sdk.ICreateClientOpts> = {}): Promise<Client> {
+  const anon = sdk.createClient({ baseUrl });
+  const res = await anon.loginRequest({ type: "m.login.password", identifier: { type: "m.id.user", user: username }, password });
+  return sdk.createClient({ ...opts, baseUrl, userId: res.user_id, accessToken: res.access_token, deviceId: res.device_id });
+}
+
+/** Polls until `check` holds (it may throw while not yet true), or fails after `ms`. */
+export async function until(what: string, check: () => boolean | undefined | Promise<boolean | undefined>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+}
+
+export async function started(client: Client, initialSyncLimit = 20): Promise<Client> {
+  await client.startClient({ initialSyncLimit, lazyLoadMembers: false });
+  await until(`${client.getUserId()} to sync`, () => client.isInitialSyncComplete(), 15_000);
+  return client;
 }
 
 export { sdk };
