@@ -41,6 +41,19 @@ export interface Config {
     login: RateLimitSetting;
     registration: RateLimitSetting;
   };
+  federation: {
+    enabled: boolean;
+    tls_port: number;
+    tls_certificate_path: string;
+    tls_private_key_path: string;
+    trusted_ca_paths: string[];
+    verify_tls: boolean;
+    allow_private_addresses: boolean;
+    key_validity_ms: number;
+    request_timeout_ms: number;
+    retry_initial_ms: number;
+    retry_max_ms: number;
+  };
   log_level: "error" | "warn" | "info" | "debug";
 }
 
@@ -105,6 +118,13 @@ const roomVersion: Check = (v, n) => {
   return s;
 };
 
+// A list of strings; from an environment variable, comma-separated.
+const stringList: Check = (v, n) => {
+  if (typeof v === "string") return v === "" ? [] : v.split(",").map((x) => x.trim());
+  if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) throw new ConfigError(n, `expected a list of strings, got ${JSON.stringify(v)}`);
+  return v;
+};
+
 /** The shape of the config: one check per leaf. Must match config/default.yaml. */
 export const SCHEMA: Schema = {
   server_name: serverName,
@@ -135,6 +155,19 @@ export const SCHEMA: Schema = {
     message: { per_second: number(0, 1e6), burst: integer(1, 1e9) },
     login: { per_second: number(0, 1e6), burst: integer(1, 1e9) },
     registration: { per_second: number(0, 1e6), burst: integer(1, 1e9) },
+  },
+  federation: {
+    enabled: boolean,
+    tls_port: integer(0, 65535),
+    tls_certificate_path: string,
+    tls_private_key_path: string,
+    trusted_ca_paths: stringList,
+    verify_tls: boolean,
+    allow_private_addresses: boolean,
+    key_validity_ms: integer(60_000, 365 * 24 * 3600 * 1000),
+    request_timeout_ms: integer(100, 600_000),
+    retry_initial_ms: integer(10, 24 * 3600 * 1000),
+    retry_max_ms: integer(10, 7 * 24 * 3600 * 1000),
   },
   log_level: oneOf("error", "warn", "info", "debug"),
 };
@@ -217,6 +250,10 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   tree = merge(tree, envTree, "");
   if (opts.overrides) tree = merge(tree, opts.overrides, "");
   const config = validate(tree, SCHEMA, "") as unknown as Config;
+  const fed = config.federation;
+  if (fed.tls_port !== 0 && (!fed.tls_certificate_path || !fed.tls_private_key_path)) {
+    throw new ConfigError("federation.tls_port", "needs federation.tls_certificate_path and federation.tls_private_key_path");
+  }
   if (config.database.engine === "postgres" && !config.database.postgres_url) {
     throw new ConfigError("database.postgres_url", "required when database.engine is postgres");
   }

@@ -5,9 +5,11 @@
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { dirname } from "node:path";
 import { createClientApi } from "../client-api/index.js";
+import { createFederation, type Federation } from "../federation/index.js";
 import { signingKeyPath, type Config } from "./config.js";
 import type { ServerContext } from "./context.js";
 import { formatSigningKeyFile, generateSigningKey, parseSigningKeyFile, type SigningKey } from "./crypto/keys.js";
@@ -122,38 +124,74 @@ export async function closeContext(context: ServerContext): Promise<void> {
 
 export interface RunningServer {
   readonly context: ServerContext;
+  readonly federation: Federation;
   readonly server: Server;
   /** The base URL the listener answers on, e.g. http://127.0.0.1:8008 */
   readonly url: string;
+  /** The TLS listener's base URL, when federation.tls_port is set. */
+  readonly tlsUrl?: string;
   stop(): Promise<void>;
+}
+
+function listen(server: Server, port: number, host: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      const addr = server.address() as AddressInfo;
+      resolve(addr.family === "IPv6" ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`);
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
 }
 
 export async function startHomeserver(config: Config, log: Logger = createLogger(config.log_level)): Promise<RunningServer> {
   const context = await buildContext(config, log);
-  const app = createApp([createClientApi(context)], log);
-  const server = createServer(app.callback());
+  const federation = createFederation(context);
+  const app = createApp([createClientApi(context), federation.router], log);
+  const servers: Server[] = [];
   // Long-polling /sync holds requests for up to its timeout; keep idle sockets a little longer.
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  server.requestTimeout = 0;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(config.port, config.bind_address, () => resolve());
-  });
-  const addr = server.address() as AddressInfo;
-  const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
-  const url = `http://${host}:${addr.port}`;
-  log.info("listening", { url, server_name: config.server_name, database: config.database.engine });
-  return {
-    context,
-    server,
-    url,
-    async stop() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      await closeContext(context);
-    },
+  const tune = (server: Server) => {
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 66_000;
+    server.requestTimeout = 0;
+    servers.push(server);
+    return server;
   };
+  try {
+    const plain = tune(createServer(app.callback()));
+    const url = `http://${await listen(plain, config.port, config.bind_address)}`;
+    let tlsUrl: string | undefined;
+    if (config.federation.tls_port !== 0) {
+      // The same application over TLS: what other servers reach on 8448 (and clients too, if they like).
+      const tls = tune(createTlsServer({
+        cert: readFileSync(config.federation.tls_certificate_path),
+        key: readFileSync(config.federation.tls_private_key_path),
+      }, app.callback()) as unknown as Server);
+      tlsUrl = `https://${await listen(tls, config.federation.tls_port, config.bind_address)}`;
+    }
+    log.info("listening", { url, tls_url: tlsUrl, server_name: config.server_name, database: config.database.engine });
+    return {
+      context,
+      federation,
+      server: plain,
+      url,
+      tlsUrl,
+      async stop() {
+        await Promise.all(servers.map(closeServer));
+        federation.close();
+        await closeContext(context);
+      },
+    };
+  } catch (err) {
+    await Promise.all(servers.map(closeServer));
+    federation.close();
+    await closeContext(context);
+    throw err;
+  }
 }

@@ -11,7 +11,7 @@ describe("config", () => {
     const yaml = parse(readFileSync(defaultConfigPath(), "utf8")) as Record<string, unknown>;
     const keys = (o: Record<string, unknown>, prefix = ""): string[] =>
       Object.entries(o).flatMap(([k, v]) =>
-        typeof v === "object" && v !== null && typeof v !== "function" ? keys(v as Record<string, unknown>, `${prefix}${k}.`) : [`${prefix}${k}`],
+        typeof v === "object" && v !== null && !Array.isArray(v) ? keys(v as Record<string, unknown>, `${prefix}${k}.`) : [`${prefix}${k}`],
       );
     assert.deepEqual(keys(yaml).sort(), keys(SCHEMA as Record<string, unknown>).sort());
     // And every setting in the file carries a comment line above it.
