@@ -9,7 +9,8 @@ import { requireUser } from "../src/http/auth.js";
 import { readJsonObject } from "../src/http/body.js";
 import { MatrixError, forbidden, invalidParam, notFound } from "../src/http/errors.js";
 import { optionalString, requireString } from "../src/http/params.js";
-import { isValidUserId } from "../src/room/identifiers.js";
+import { isValidUserId, serverNameOf } from "../src/room/identifiers.js";
+import { sendInvite } from "../src/rooms/invite.js";
 import type { JsonObject } from "../src/room/types.js";
 import type { RoomAccess } from "../src/rooms/access.js";
 import { memberContent } from "../src/rooms/create-room.js";
@@ -34,28 +35,56 @@ export function registerMembership(router: Router, hs: ServerContext, store: Roo
     return persisted.event.eventId;
   };
 
-  /** A room id, or the room an alias of this server names; only rooms held here until federation joins exist. */
-  const resolveRoom = async (roomIdOrAlias: string): Promise<string> => {
-    let roomId = roomIdOrAlias;
+  /** A room id, or the room an alias names (asking the alias's server when it is another), with servers that may know it. */
+  const resolveRoom = async (roomIdOrAlias: string): Promise<{ roomId: string; servers: string[] }> => {
     if (roomIdOrAlias.startsWith("#")) {
+      if (serverNameOf(roomIdOrAlias) !== hs.config.server_name) return hs.remote.resolveAlias(roomIdOrAlias);
       const row = await hs.aliases.get(roomIdOrAlias);
       if (!row) throw notFound(`Room alias ${roomIdOrAlias} not found`);
-      roomId = row.roomId;
-    } else if (!roomIdOrAlias.startsWith("!")) {
-      throw invalidParam(`${roomIdOrAlias} is not a room id or alias`);
+      return { roomId: row.roomId, servers: [] };
     }
-    await access.requireRoom(roomId);
-    return roomId;
+    if (!roomIdOrAlias.startsWith("!")) throw invalidParam(`${roomIdOrAlias} is not a room id or alias`);
+    return { roomId: roomIdOrAlias, servers: [] };
+  };
+
+  /** The servers named in ?via= (and the older ?server_name=). */
+  const viaOf = (ctx: import("koa").Context): string[] =>
+    ([] as unknown[]).concat(ctx.query.via ?? [], ctx.query.server_name ?? []).filter((s): s is string => typeof s === "string");
+
+  /**
+   * Where to join or leave through when no one here is in the room: the
+   * servers given, the room id's server (before v12), the inviter's, and
+   * any server of a member we know of. Empty when someone here is joined
+   * (the room is held here and the event is made here).
+   */
+  const remoteRoute = async (roomId: string, userId: string, given: string[]): Promise<string[]> => {
+    const members = await hs.states.membersOfRoom(roomId, "join");
+    if (members.some((u) => serverNameOf(u) === hs.config.server_name)) return [];
+    const servers = new Set(given);
+    const idServer = serverNameOf(roomId);
+    if (idServer) servers.add(idServer);
+    const mine = await store.membership(roomId, userId);
+    const inviter = mine?.membership === "invite" ? (await hs.events.getEvent(mine.eventId))?.event.sender : undefined;
+    if (inviter) servers.add(serverNameOf(inviter)!);
+    for (const u of members) servers.add(serverNameOf(u)!);
+    servers.delete(hs.config.server_name);
+    return [...servers];
   };
 
   const join = async (ctx: import("koa").Context, roomIdOrAlias: string) => {
     const me = await requireUser(ctx, hs.accounts);
     const body = await readJsonObject(ctx, limit);
     const extra = reasonOf(body);
-    const roomId = await resolveRoom(roomIdOrAlias);
-    const current = await store.membership(roomId, me.userId);
-    if (current?.membership !== "join") {
-      await sendMember(roomId, me.userId, me.userId, await memberContent(hs, me.userId, "join", extra));
+    const { roomId, servers } = await resolveRoom(roomIdOrAlias);
+    const route = await remoteRoute(roomId, me.userId, [...viaOf(ctx), ...servers]);
+    if (route.length > 0) {
+      await hs.remote.joinRoom(me.userId, roomId, route, await memberContent(hs, me.userId, "join", extra));
+    } else {
+      await access.requireRoom(roomId);
+      const current = await store.membership(roomId, me.userId);
+      if (current?.membership !== "join") {
+        await sendMember(roomId, me.userId, me.userId, await memberContent(hs, me.userId, "join", extra));
+      }
     }
     await store.unforget(me.userId, roomId);
     ctx.body = { room_id: roomId };
@@ -67,7 +96,8 @@ export function registerMembership(router: Router, hs: ServerContext, store: Roo
   router.post(`${PREFIX}/knock/:roomIdOrAlias`, async (ctx) => {
     const me = await requireUser(ctx, hs.accounts);
     const body = await readJsonObject(ctx, limit);
-    const roomId = await resolveRoom(ctx.params.roomIdOrAlias);
+    const { roomId } = await resolveRoom(ctx.params.roomIdOrAlias);
+    await access.requireRoom(roomId);
     const current = await store.membership(roomId, me.userId);
     if (current?.membership !== "knock") {
       await sendMember(roomId, me.userId, me.userId, await memberContent(hs, me.userId, "knock", reasonOf(body)));
@@ -88,7 +118,7 @@ export function registerMembership(router: Router, hs: ServerContext, store: Roo
       ctx.body = {};
       return;
     }
-    await sendMember(ctx.params.roomId, me.userId, target, await memberContent(hs, target, "invite", extra));
+    await sendInvite(hs, ctx.params.roomId, me.userId, target, await memberContent(hs, target, "invite", extra));
     ctx.body = {};
   });
 
@@ -102,7 +132,10 @@ export function registerMembership(router: Router, hs: ServerContext, store: Roo
       ctx.body = {}; // already out: nothing to do
       return;
     }
-    await sendMember(ctx.params.roomId, me.userId, me.userId, { membership: "leave", ...extra });
+    // An invite to a room no one here is in: the rejection goes through the servers that are.
+    const route = current.membership === "invite" ? await remoteRoute(ctx.params.roomId, me.userId, []) : [];
+    if (route.length > 0) await hs.remote.leaveRoom(me.userId, ctx.params.roomId, route, { ...extra });
+    else await sendMember(ctx.params.roomId, me.userId, me.userId, { membership: "leave", ...extra });
     ctx.body = {};
   });
 

@@ -9,7 +9,7 @@ import { requireUser } from "../src/http/auth.js";
 import { readJsonObject } from "../src/http/body.js";
 import { MatrixError, forbidden, notFound } from "../src/http/errors.js";
 import { stateKey, type JsonObject } from "../src/room/types.js";
-import { serverNameOf } from "../src/room/identifiers.js";
+import { isValidUserId, serverNameOf } from "../src/room/identifiers.js";
 
 const PREFIX = "/_matrix/client/v3";
 const FIELDS = ["displayname", "avatar_url"] as const;
@@ -23,15 +23,20 @@ export function registerProfile(router: Router, hs: ServerContext): void {
     }
   };
 
+  /** A user's profile, from their server when it is another. */
+  const profileOf = async (userId: string, field?: Field): Promise<JsonObject> => {
+    if (serverNameOf(userId) !== hs.config.server_name && isValidUserId(userId)) return hs.remote.profile(userId, field);
+    await local(userId);
+    return ((await hs.profiles.get(userId)) ?? {}) as JsonObject;
+  };
+
   router.get(`${PREFIX}/profile/:userId`, async (ctx) => {
-    await local(ctx.params.userId);
-    ctx.body = (await hs.profiles.get(ctx.params.userId)) ?? {};
+    ctx.body = await profileOf(ctx.params.userId);
   });
 
   for (const field of FIELDS) {
     router.get(`${PREFIX}/profile/:userId/${field}`, async (ctx) => {
-      await local(ctx.params.userId);
-      const value = (await hs.profiles.get(ctx.params.userId))?.[field];
+      const value = (await profileOf(ctx.params.userId, field))[field];
       if (value === undefined) throw notFound(`No ${field} set`);
       ctx.body = { [field]: value };
     });

@@ -14,6 +14,12 @@ import type { JsonObject } from "../src/room/types.js";
 import { FederationClient } from "./client.js";
 import { authenticate } from "./inbound-auth.js";
 import { KeyRing } from "./key-ring.js";
+import { FederationRemote } from "./remote-servers.js";
+import { FederationRoomSource } from "./room-source.js";
+import { registerRoomRoutes } from "./rooms.js";
+import { FederationSender } from "./sender.js";
+import { registerTransactions } from "./transactions.js";
+import { queueEphemeralEdus } from "./edus.js";
 
 const V1 = "/_matrix/federation/v1";
 
@@ -21,6 +27,9 @@ export interface Federation {
   readonly router: Router;
   readonly client: FederationClient;
   readonly keys: KeyRing;
+  readonly sender: FederationSender;
+  /** Resume sending what was queued before a restart. */
+  start(): Promise<void>;
   close(): void;
 }
 
@@ -30,6 +39,16 @@ export function createFederation(hs: ServerContext): Federation {
   const router = new Router();
   const directory = new KeyDirectory(hs);
   const serverName = hs.config.server_name;
+  const sender = new FederationSender(hs, client);
+
+  // Remote events check signatures with the key ring and fill gaps through this client; our users reach other servers through it.
+  hs.remoteEvents.connect((server, keyId, atTs) => keys.verifyKey(server, keyId, atTs), new FederationRoomSource(client));
+  if (hs.config.federation.enabled) hs.remote = new FederationRemote(hs, client, sender);
+  hs.persister.withinEveryCommit(sender.queueEventInCommit);
+  hs.persister.onPersisted(sender.afterPersist);
+  queueEphemeralEdus(hs, sender);
+  registerRoomRoutes(router, hs, keys);
+  registerTransactions(router, hs, keys, (origin) => sender.markAlive(origin));
 
   // ---- keys: unauthenticated by design (they are how authentication starts) ----
   router.get("/_matrix/key/v2/server", (ctx) => {
@@ -124,7 +143,14 @@ export function createFederation(hs: ServerContext): Federation {
     ctx.body = { one_time_keys: await directory.claim(request) };
   });
 
-  return { router, client, keys, close: () => client.close() };
+  return {
+    router, client, keys, sender,
+    start: () => sender.start(),
+    close: () => {
+      sender.stop();
+      client.close();
+    },
+  };
 }
 
 /** The servers of the room's joined members, ours first: where a remote joiner may ask to join. */

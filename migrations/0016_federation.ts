@@ -36,6 +36,14 @@ export async function up(knex: Knex): Promise<void> {
     t.index(["destination", "id"]);
   });
 
+  // The stripped state another server sent with an invite to a room we are not in, for the invitee's /sync.
+  await knex.schema.createTable("remote_invite_state", (t) => {
+    t.string("room_id", 255).notNullable();
+    t.string("user_id", 255).notNullable();
+    t.text("state").notNullable();
+    t.primary(["room_id", "user_id"]);
+  });
+
   await knex.schema.createTable("federation_destinations", (t) => {
     t.string("destination", 255).primary();
     t.bigInteger("retry_at_ts").nullable();
@@ -45,7 +53,7 @@ export async function up(knex: Knex): Promise<void> {
 }
 
 export async function down(knex: Knex): Promise<void> {
-  for (const table of ["federation_destinations", "federation_outbox", "federation_inbound_txns", "server_keys"]) {
+  for (const table of ["remote_invite_state", "federation_destinations", "federation_outbox", "federation_inbound_txns", "server_keys"]) {
     await knex.schema.dropTableIfExists(table);
   }
 }

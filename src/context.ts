@@ -7,6 +7,10 @@ import type { SigningKey } from "./crypto/keys.js";
 import type { LocalEvents } from "./engine/local-events.js";
 import type { EventPersister } from "./engine/persist.js";
 import type { RoomStateReader } from "./engine/state.js";
+import type { RemoteEvents } from "./engine/remote-events.js";
+import type { RemoteServers } from "./remote.js";
+import type { RemoteInvites } from "./rooms/remote-invites.js";
+import type { KeyedMutex } from "./util/keyed-mutex.js";
 import type { RateLimiter } from "./http/rate-limit.js";
 import type { PresenceTracker } from "./ephemeral/presence.js";
 import type { TypingTracker } from "./ephemeral/typing.js";
@@ -51,5 +55,11 @@ export interface ServerContext {
   readonly stateReader: RoomStateReader;
   readonly persister: EventPersister;
   readonly localEvents: LocalEvents;
+  readonly remoteEvents: RemoteEvents;
+  /** One lock per room, held while an event is checked and persisted, local or remote. */
+  readonly roomLocks: KeyedMutex;
+  readonly remoteInvites: RemoteInvites;
+  /** Other servers, through federation; plugged in by homeserver.ts once federation is built. */
+  remote: RemoteServers;
   readonly eventStream: StreamIdGenerator;
 }

@@ -14,6 +14,9 @@ import { signingKeyPath, type Config } from "./config.js";
 import type { ServerContext } from "./context.js";
 import { formatSigningKeyFile, generateSigningKey, parseSigningKeyFile, type SigningKey } from "./crypto/keys.js";
 import { LocalEvents } from "./engine/local-events.js";
+import { RemoteEvents } from "./engine/remote-events.js";
+import { NoFederation } from "./remote.js";
+import { RemoteInvites } from "./rooms/remote-invites.js";
 import { EventPersister } from "./engine/persist.js";
 import { RoomStateReader } from "./engine/state.js";
 import { createApp } from "./http/app.js";
@@ -74,9 +77,14 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
   const eventStream = new StreamIdGenerator(Number(maxRow?.max ?? 0));
   const persister = new EventPersister(db, rooms, events, states, eventStream);
   const stateReader = new RoomStateReader(events, states);
-  const localEvents = new LocalEvents(config.server_name, signingKey, rooms, events, stateReader, persister, new KeyedMutex());
+  const roomLocks = new KeyedMutex();
+  const localEvents = new LocalEvents(config.server_name, signingKey, rooms, events, stateReader, persister, roomLocks);
+  // Remote events get their keys and missing history from federation, which connects itself to them.
+  const remoteEvents = new RemoteEvents(events, rooms, states, stateReader, persister, roomLocks, log);
   const context: ServerContext = {
-    config, log, db, signingKey, rooms, events, states, stateReader, persister, localEvents, eventStream,
+    config, log, db, signingKey, rooms, events, states, stateReader, persister, localEvents, eventStream, remoteEvents, roomLocks,
+    remote: new NoFederation(),
+    remoteInvites: new RemoteInvites(db, rooms, persister, eventStream),
     accounts: new AccountStore(db),
     profiles: new ProfileStore(db),
     accountData: await AccountDataStore.open(db),
@@ -101,6 +109,7 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
   context.typing.listen((roomId) => void notifier.wakeRoom(roomId));
   context.receipts.listen((roomId) => void notifier.wakeRoom(roomId));
   context.accountData.listen((userId) => notifier.wake([userId]));
+  context.remoteInvites.listen((userId) => notifier.wake([userId]));
   context.presence.listen((userId) => notifier.wake([userId]));
   context.toDevice.listen((userIds) => notifier.wake(userIds));
   context.deviceLists.listen((userId) => {
@@ -175,6 +184,7 @@ export async function startHomeserver(config: Config, log: Logger = createLogger
       }, app.callback()) as unknown as Server);
       tlsUrl = `https://${await listen(tls, config.federation.tls_port, config.bind_address)}`;
     }
+    await federation.start();
     log.info("listening", { url, tls_url: tlsUrl, server_name: config.server_name, database: config.database.engine });
     return {
       context,

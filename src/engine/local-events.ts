@@ -64,13 +64,21 @@ export class LocalEvents {
     return this.locks.run(event.roomId, () => this.persister.persist(event, rules, { stateBefore: EMPTY_STATE }));
   }
 
-  /** Build, check and persist one event in an existing room. AuthError if the rules forbid it. */
-  async send(roomId: string, draft: EventDraft, withinCommit?: CommitHook): Promise<PersistedEvent> {
+  /**
+   * Build, check and persist one event in an existing room. AuthError if
+   * the rules forbid it. `countersign` may replace the built event with the
+   * same event carrying more signatures (an invite the invitee's server
+   * signed) before it is committed; if it throws, nothing is committed.
+   */
+  async send(
+    roomId: string, draft: EventDraft, withinCommit?: CommitHook, countersign?: (event: RoomEvent) => Promise<RoomEvent>,
+  ): Promise<PersistedEvent> {
     const rules = await this.rulesOf(roomId);
     return this.locks.run(roomId, async () => {
       const extremities = await this.events.forwardExtremities(roomId);
-      const { event, stateBefore } = await this.prepare(rules, roomId, draft, extremities);
-      return this.persister.persist(event, rules, { stateBefore, withinCommit });
+      const prepared = await this.prepare(rules, roomId, draft, extremities);
+      const event = countersign ? await countersign(prepared.event) : prepared.event;
+      return this.persister.persist(event, rules, { stateBefore: prepared.stateBefore, withinCommit });
     });
   }
 

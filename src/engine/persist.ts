@@ -46,8 +46,12 @@ export interface PersistOptions {
 
 export type CommitHook = (trx: Knex.Transaction, event: RoomEvent) => Promise<void>;
 
+/** Runs inside every persist transaction, after the room has moved on (federation queues the event here). */
+export type EveryCommitHook = (trx: Knex.Transaction, event: RoomEvent, accepted: boolean) => Promise<void>;
+
 export class EventPersister {
   private readonly listeners: PersistListener[] = [];
+  private readonly commitHooks: EveryCommitHook[] = [];
 
   constructor(
     private readonly db: Database,
@@ -59,6 +63,11 @@ export class EventPersister {
 
   onPersisted(listener: PersistListener): void {
     this.listeners.push(listener);
+  }
+
+  /** Writes that must commit with every event (the outbound federation queue), or not at all. */
+  withinEveryCommit(hook: EveryCommitHook): void {
+    this.commitHooks.push(hook);
   }
 
   async persist(event: RoomEvent, rules: RoomVersionRules, opts: PersistOptions): Promise<PersistedEvent> {
@@ -84,6 +93,7 @@ export class EventPersister {
           await ctx.trx("redactions").insert({ event_id: event.eventId, redacts: event.redacts }).onConflict("event_id").ignore();
         }
         await opts.withinCommit?.(ctx.trx, event);
+        for (const hook of this.commitHooks) await hook(ctx.trx, event, rejected === null);
         return { event, streamOrdering: position?.id ?? null, stateChanged };
       });
     } finally {
@@ -92,6 +102,42 @@ export class EventPersister {
     }
     for (const listener of this.listeners) listener(result);
     return result;
+  }
+
+  /**
+   * Events known only as part of a room's history or state (the state and
+   * auth chain a join returns, auth events fetched to check an event):
+   * stored with no place in the timeline, so they are not fetched again and
+   * state can refer to them. With `stateAfter`, an outlier also records the
+   * state after it (a missing prev event whose state another server told us).
+   * A room joined over federation gets its row from its create event here.
+   */
+  async storeOutliers(
+    events: ReadonlyArray<{ event: RoomEvent; rejectedReason?: string; stateAfter?: StateMap }>,
+  ): Promise<void> {
+    if (events.length === 0) return;
+    await inTransaction(this.db, async (ctx) => {
+      for (const { event } of events) {
+        if (event.type === "m.room.create" && event.stateKey === "" && !(await this.rooms.get(event.roomId, ctx.trx))) {
+          await this.createRoomRow(ctx, event);
+        }
+      }
+      const withState: Array<{ stored: StoredEvent; stateAfter: StateMap }> = [];
+      for (const { event, rejectedReason, stateAfter } of events) {
+        const existing = await this.events.getEvent(event.eventId, ctx.trx);
+        if (existing) {
+          if (stateAfter && existing.stateSnapshot === null) withState.push({ stored: existing, stateAfter });
+          continue;
+        }
+        const stored = await this.events.insert(ctx, event, { streamOrdering: null, outlier: true, rejectedReason: rejectedReason ?? null, stateSnapshot: null });
+        if (stateAfter) withState.push({ stored, stateAfter });
+      }
+      // Snapshots last: the state they list may be among the events just inserted.
+      for (const { stored, stateAfter } of withState) {
+        const id = await this.states.storeSnapshot(ctx, stored.event.roomId, stateAfter, null, this.nids(ctx, stored));
+        await this.events.setStateSnapshot(ctx, stored, id);
+      }
+    });
   }
 
   private async createRoomRow(ctx: TxContext, create: RoomEvent): Promise<void> {

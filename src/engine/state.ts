@@ -48,6 +48,17 @@ export class RoomStateReader {
   }
 
   /**
+   * The state before an event, from those of its prev events we hold with
+   * state. Empty when we hold none: the first event we have of a room we
+   * joined over federation has prev events we never saw.
+   */
+  async stateBefore(rules: RoomVersionRules, event: RoomEvent, trx?: Knex): Promise<StateMap> {
+    const held = await this.events.getEvents(event.prevEventIds, trx);
+    const placed = event.prevEventIds.filter((id) => held.get(id)?.stateSnapshot != null);
+    return placed.length ? (await this.stateAfter(rules, placed, trx)).state : new Map();
+  }
+
+  /**
    * A lookup over just the state entries the auth rules may read for an
    * event with these auth types: loading a handful of events, not the room.
    */

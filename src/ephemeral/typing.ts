@@ -22,6 +22,7 @@ export class TypingTracker {
   private positionCounter = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly listeners: TypingListener[] = [];
+  private readonly userListeners: Array<(roomId: string, userId: string, typing: boolean, timeoutMs: number) => void> = [];
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -30,11 +31,17 @@ export class TypingTracker {
     this.listeners.push(listener);
   }
 
+  /** Called on every explicit typing notice (refreshes included), for relaying to other servers. */
+  onNotice(listener: (roomId: string, userId: string, typing: boolean, timeoutMs: number) => void): void {
+    this.userListeners.push(listener);
+  }
+
   get position(): number {
     return this.positionCounter;
   }
 
   setTyping(roomId: string, userId: string, typing: boolean, timeoutMs = 30_000): void {
+    for (const l of this.userListeners) l(roomId, userId, typing, timeoutMs);
     let room = this.rooms.get(roomId);
     if (!typing) {
       if (!room?.users.delete(userId)) return;

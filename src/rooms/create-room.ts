@@ -10,6 +10,7 @@ import { MatrixError, badJson, invalidParam } from "../http/errors.js";
 import { isValidRoomAlias, isValidUserId } from "../room/identifiers.js";
 import { AuthError, EventFormatError, stateKey, type JsonObject, type JsonValue } from "../room/types.js";
 import { getRoomVersion } from "../room/versions.js";
+import { sendInvite } from "./invite.js";
 import type { RoomClientStore } from "./room-data.js";
 
 type Preset = "private_chat" | "public_chat" | "trusted_private_chat";
@@ -187,7 +188,7 @@ export async function createRoom(
   }
   for (const invitee of invites) {
     const content = await memberContent(hs, invitee, "invite", isDirect === true ? { is_direct: true } : {});
-    await send("m.room.member", invitee, content);
+    await sendInvite(hs, roomId, creator, invitee, content);
   }
   return roomId;
 }

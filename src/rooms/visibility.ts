@@ -65,8 +65,7 @@ export async function visibleEvents(
 
   /** The state before an event: after its prev events (one snapshot in the usual case). */
   const before = async (ev: RoomEvent): Promise<StateMap> => {
-    const prev = await hs.stateReader.stateAfter(rules, ev.prevEventIds);
-    return prev.state;
+    return hs.stateReader.stateBefore(rules, ev);
   };
   const contentBefore = async (ev: RoomEvent, key: string) => {
     const id = (await before(ev)).get(key);

@@ -17,7 +17,7 @@ export interface Receipt {
 }
 
 export class ReceiptStore {
-  private readonly listeners: Array<(roomId: string) => void> = [];
+  private readonly listeners: Array<(roomId: string, receipt: Receipt) => void> = [];
 
   private constructor(
     private readonly db: Database,
@@ -30,7 +30,7 @@ export class ReceiptStore {
   }
 
   /** Called with the room after each committed receipt (the notifier wakes its members). */
-  listen(listener: (roomId: string) => void): void {
+  listen(listener: (roomId: string, receipt: Receipt) => void): void {
     this.listeners.push(listener);
   }
 
@@ -55,7 +55,7 @@ export class ReceiptStore {
     } finally {
       position.finish();
     }
-    for (const l of this.listeners) l(r.roomId);
+    for (const l of this.listeners) l(r.roomId, r);
     return true;
   }
 

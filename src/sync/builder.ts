@@ -15,6 +15,7 @@ import { serverNameOf } from "../room/identifiers.js";
 import { stateKey, type JsonObject, type RoomEvent, type StateMap } from "../room/types.js";
 import { ignoredUsers } from "../rooms/ignored.js";
 import { RoomClientStore } from "../rooms/room-data.js";
+import { strip, strippedStateOf } from "../rooms/stripped-state.js";
 import { visibleEvents } from "../rooms/visibility.js";
 import { deviceListChanges } from "../e2ee/device-lists.js";
 import { receiptContent, type Receipt } from "../storage/receipt-store.js";
@@ -38,11 +39,6 @@ interface MembershipRow {
   stream_ordering: number | null;
 }
 
-/** State shown to someone invited or knocking, before they can read the room. */
-const STRIPPED_STATE_TYPES = [
-  "m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar", "m.room.canonical_alias",
-  "m.room.encryption", "m.room.topic",
-];
 /** Events read per room for a timeline of `limit`: extra, since the filter or history visibility may hide some. */
 function fetchSize(limit: number): number {
   return Math.max(limit * 2, limit + 1);
@@ -111,7 +107,7 @@ export class SyncBuilder {
     for (const m of memberships) {
       if (!inWindow(m) || !changedSince(m) || !allowsRoom(filter, m.room_id)) continue;
       if (m.membership === "invite" || m.membership === "knock") {
-        const stripped = await this.strippedState(m.room_id, m.event_id);
+        const stripped = await this.strippedState(m.room_id, m.event_id, me.userId);
         if (m.membership === "invite") {
           const inviteEvent = await hs.events.getEvent(m.event_id);
           if (inviteEvent && ignored.has(inviteEvent.event.sender)) continue;
@@ -341,15 +337,14 @@ export class SyncBuilder {
   }
 
   /** Stripped state for an invite or knock: a few descriptive events and the membership event itself. */
-  private async strippedState(roomId: string, membershipEventId: string): Promise<JsonObject[]> {
-    const current = await this.hs.states.currentState(roomId);
-    const ids = STRIPPED_STATE_TYPES.map((t) => current.get(stateKey(t, ""))).filter((id): id is string => id !== undefined);
-    ids.push(membershipEventId);
-    const loaded = await this.hs.events.getEvents(ids);
-    return ids
-      .map((id) => loaded.get(id)?.event)
-      .filter((e): e is RoomEvent => e !== undefined)
-      .map((e) => ({ type: e.type, state_key: e.stateKey ?? "", content: e.content, sender: e.sender }));
+  private async strippedState(roomId: string, membershipEventId: string, userId: string): Promise<JsonObject[]> {
+    if ((await this.hs.states.currentState(roomId)).size === 0) {
+      // A room we are not in: the state the inviting server sent, and the invite itself.
+      const sent = (await this.hs.remoteInvites.strippedState(roomId, userId)) ?? [];
+      const invite = (await this.hs.events.getEvent(membershipEventId))?.event;
+      return invite ? [...sent, strip(invite)] : sent;
+    }
+    return strippedStateOf(this.hs, roomId, [membershipEventId]);
   }
 
   private async addEphemeral(me: Requester, join: JsonObject, roomIds: string[], from: SyncPosition | null, to: SyncPosition, filter: SyncFilter): Promise<void> {

@@ -53,11 +53,11 @@ export async function startFederatedServers(engine: Engine, count: number, extra
       name,
       db,
       settings,
-      server: await startHomeserver(db.config(settings), createLogger("warn")),
+      server: await startHomeserver(db.config(settings), createLogger((process.env.TEST_SERVER_LOGS as "info") ?? "warn")),
       http: testHttp(() => s.server.url),
       async restart() {
         await s.server.stop();
-        s.server = await startHomeserver(db.config(settings), createLogger("warn"));
+        s.server = await startHomeserver(db.config(settings), createLogger((process.env.TEST_SERVER_LOGS as "info") ?? "warn"));
       },
     };
     out.push(s);

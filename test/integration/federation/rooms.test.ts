@@ -1,0 +1,164 @@
+/**
+ * Three of our servers share rooms over TLS on loopback: a room made on A
+ * is joined from B (by alias) and C (by id); messages, state, typing and
+ * receipts flow every way; a remote user is invited and joins; a server
+ * that was down gets everything it missed, in order, once it is back.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { ENGINES, postgresUnavailable } from "../../support/databases.js";
+import { startFederatedServers, stopFederatedServers, type FederatedServer } from "../../support/federation.js";
+import type { Registered } from "../../support/http.js";
+
+const V3 = "/_matrix/client/v3";
+const enc = encodeURIComponent;
+
+/** Polls until `check` returns a value (not undefined), or fails after `ms`. */
+async function eventually<T>(what: string, check: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+}
+
+for (const engine of ENGINES) {
+  describe(`three servers sharing rooms on ${engine}`, { skip: engine === "postgres" ? postgresUnavailable() : undefined }, () => {
+    let a: FederatedServer;
+    let b: FederatedServer;
+    let c: FederatedServer;
+    let alice: Registered;
+    let bob: Registered;
+    let carol: Registered;
+    let roomId: string;
+
+    /** The message bodies of a room as `who` reads them through /messages, oldest first. */
+    const bodies = async (s: FederatedServer, who: Registered, room = roomId): Promise<string[]> => {
+      const r = await s.http.call("GET", `${V3}/rooms/${enc(room)}/messages?dir=b&limit=100`, undefined, who.access_token);
+      if (r.status !== 200) return [];
+      return (r.body.chunk as Array<{ type: string; content: { body?: string } }>)
+        .filter((e) => e.type === "m.room.message")
+        .map((e) => e.content.body as string)
+        .reverse();
+    };
+    const say = async (s: FederatedServer, who: Registered, text: string, room = roomId) => {
+      const r = await s.http.call("PUT", `${V3}/rooms/${enc(room)}/send/m.room.message/${enc(text)}${Date.now()}`, { msgtype: "m.text", body: text }, who.access_token);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      return r.body.event_id as string;
+    };
+    const sees = (s: FederatedServer, who: Registered, text: string, room = roomId) =>
+      eventually(`${who.user_id} to see "${text}"`, async () => ((await bodies(s, who, room)).includes(text) ? true : undefined));
+
+    before(async () => {
+      [a, b, c] = await startFederatedServers(engine, 3);
+      alice = await a.http.register("alice");
+      bob = await b.http.register("bob");
+      carol = await c.http.register("carol");
+      await b.http.call("PUT", `${V3}/profile/${enc(bob.user_id)}/displayname`, { displayname: "Bob on B" }, bob.access_token);
+    });
+    after(async () => stopFederatedServers([a, b, c]));
+
+    it("lets B join by alias and C by id, and shows everyone the same members", async () => {
+      const created = await a.http.call("POST", `${V3}/createRoom`, { preset: "public_chat", room_alias_name: "fed", name: "Across servers" }, alice.access_token);
+      assert.equal(created.status, 200);
+      roomId = created.body.room_id;
+      const byAlias = await b.http.call("POST", `${V3}/join/${enc(`#fed:${a.name}`)}`, {}, bob.access_token);
+      assert.equal(byAlias.status, 200, JSON.stringify(byAlias.body));
+      assert.equal(byAlias.body.room_id, roomId);
+      const byId = await c.http.call("POST", `${V3}/join/${enc(roomId)}?via=${enc(a.name)}`, {}, carol.access_token);
+      assert.equal(byId.status, 200, JSON.stringify(byId.body));
+      for (const [s, who] of [[a, alice], [b, bob], [c, carol]] as const) {
+        await eventually(`${s.name} to list three members`, async () => {
+          const r = await s.http.call("GET", `${V3}/rooms/${enc(roomId)}/joined_members`, undefined, who.access_token);
+          return Object.keys(r.body.joined ?? {}).length === 3 ? true : undefined;
+        });
+      }
+      const name = await c.http.call("GET", `${V3}/rooms/${enc(roomId)}/state/m.room.name`, undefined, carol.access_token);
+      assert.equal(name.body.name, "Across servers");
+    });
+
+    it("carries messages every way, in order", async () => {
+      await say(a, alice, "hello from A");
+      await sees(b, bob, "hello from A");
+      await sees(c, carol, "hello from A");
+      await say(b, bob, "hello from B");
+      await sees(a, alice, "hello from B");
+      await sees(c, carol, "hello from B");
+      await say(c, carol, "hello from C");
+      await sees(a, alice, "hello from C");
+      await sees(b, bob, "hello from C");
+      const order = (xs: string[]) => xs.filter((x) => x.startsWith("hello"));
+      assert.deepEqual(order(await bodies(a, alice)), ["hello from A", "hello from B", "hello from C"]);
+      assert.deepEqual(order(await bodies(b, bob)), order(await bodies(a, alice)));
+      assert.deepEqual(order(await bodies(c, carol)), order(await bodies(a, alice)));
+    });
+
+    it("carries state changes, and refuses one the rules forbid everywhere", async () => {
+      assert.equal((await a.http.call("PUT", `${V3}/rooms/${enc(roomId)}/state/m.room.topic`, { topic: "set on A" }, alice.access_token)).status, 200);
+      await eventually("C to see the topic", async () => {
+        const r = await c.http.call("GET", `${V3}/rooms/${enc(roomId)}/state/m.room.topic`, undefined, carol.access_token);
+        return r.body.topic === "set on A" ? true : undefined;
+      });
+      // Bob has power 0: his own server refuses his topic change.
+      const refused = await b.http.call("PUT", `${V3}/rooms/${enc(roomId)}/state/m.room.topic`, { topic: "by bob" }, bob.access_token);
+      assert.equal(refused.status, 403);
+    });
+
+    it("carries typing notices and read receipts", async () => {
+      const start = (await a.http.call("GET", `${V3}/sync?timeout=0`, undefined, alice.access_token)).body.next_batch;
+      await b.http.call("PUT", `${V3}/rooms/${enc(roomId)}/typing/${enc(bob.user_id)}`, { typing: true, timeout: 10_000 }, bob.access_token);
+      await eventually("alice to see bob typing", async () => {
+        const r = await a.http.call("GET", `${V3}/sync?timeout=0&since=${enc(start)}`, undefined, alice.access_token);
+        const ephemeral = r.body.rooms?.join?.[roomId]?.ephemeral?.events ?? [];
+        return ephemeral.some((e: { type: string; content: { user_ids: string[] } }) => e.type === "m.typing" && e.content.user_ids.includes(bob.user_id)) ? true : undefined;
+      });
+      const target = await say(a, alice, "read me");
+      await sees(c, carol, "read me");
+      assert.equal((await c.http.call("POST", `${V3}/rooms/${enc(roomId)}/receipt/m.read/${enc(target)}`, {}, carol.access_token)).status, 200);
+      await eventually("alice to see carol's receipt", async () => {
+        const r = await a.http.call("GET", `${V3}/sync?timeout=0&since=${enc(start)}`, undefined, alice.access_token);
+        const ephemeral = r.body.rooms?.join?.[roomId]?.ephemeral?.events ?? [];
+        return ephemeral.some((e: { type: string; content: Record<string, { "m.read"?: Record<string, unknown> }> }) =>
+          e.type === "m.receipt" && e.content[target]?.["m.read"]?.[carol.user_id] !== undefined) ? true : undefined;
+      });
+    });
+
+    it("reads a remote profile", async () => {
+      const p = await a.http.call("GET", `${V3}/profile/${enc(bob.user_id)}`, undefined, alice.access_token);
+      assert.equal(p.status, 200);
+      assert.equal(p.body.displayname, "Bob on B");
+    });
+
+    it("invites a user of another server, who sees the invite and joins", async () => {
+      const dave = await c.http.register("dave");
+      const created = await a.http.call("POST", `${V3}/createRoom`, { preset: "private_chat", name: "Private", invite: [dave.user_id] }, alice.access_token);
+      assert.equal(created.status, 200, JSON.stringify(created.body));
+      const privateRoom = created.body.room_id;
+      await eventually("dave to see the invite", async () => {
+        const r = await c.http.call("GET", `${V3}/sync?timeout=0`, undefined, dave.access_token);
+        const inv = r.body.rooms?.invite?.[privateRoom];
+        return inv && inv.invite_state.events.some((e: { type: string; content: { name?: string } }) => e.type === "m.room.name" && e.content.name === "Private") ? true : undefined;
+      });
+      const joined = await c.http.call("POST", `${V3}/rooms/${enc(privateRoom)}/join`, {}, dave.access_token);
+      assert.equal(joined.status, 200, JSON.stringify(joined.body));
+      await say(c, dave, "dave is here", privateRoom);
+      await sees(a, alice, "dave is here", privateRoom);
+    });
+
+    it("delivers everything a server missed while down, in order, once it is back", async () => {
+      await c.server.stop();
+      for (const text of ["while C was down 1", "while C was down 2", "while C was down 3"]) await say(a, alice, text);
+      await c.restart();
+      await sees(c, carol, "while C was down 3", roomId);
+      const got = (await bodies(c, carol)).filter((x) => x.startsWith("while C"));
+      assert.deepEqual(got, ["while C was down 1", "while C was down 2", "while C was down 3"]);
+    });
+  });
+}
