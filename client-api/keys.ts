@@ -11,7 +11,7 @@ import { requireUser } from "../src/http/auth.js";
 import { readJsonObject } from "../src/http/body.js";
 import { MatrixError, badJson } from "../src/http/errors.js";
 import { optionalObject } from "../src/http/params.js";
-import { isValidUserId } from "../src/room/identifiers.js";
+import { isValidUserId, serverNameOf } from "../src/room/identifiers.js";
 import type { JsonObject } from "../src/room/types.js";
 import { parseSyncToken } from "../src/sync/tokens.js";
 import { confirmUser, type InteractiveAuth } from "./uia.js";
@@ -39,12 +39,31 @@ export function registerKeys(router: Router, hs: ServerContext, uia: Interactive
       if (isValidUserId(userId)) request.set(userId, devices as string[]);
     }
     const answer = await keys.query(me.userId, request);
-    // Users on other servers need federation, which this server does not speak yet: report them as failed.
+    // Users on other servers: one request per server, all at once; a server that does not answer is a failure, not an error.
     const failures: JsonObject = {};
-    for (const userId of request.keys()) {
-      const server = userId.slice(userId.indexOf(":") + 1);
-      if (server !== hs.config.server_name) failures[server] = { errcode: "M_UNRECOGNIZED", error: "Federation is not available" };
+    const byServer = new Map<string, Record<string, string[]>>();
+    for (const [userId, devices] of request) {
+      const server = serverNameOf(userId)!;
+      if (server === hs.config.server_name) continue;
+      let users = byServer.get(server);
+      if (!users) byServer.set(server, (users = {}));
+      users[userId] = devices;
     }
+    await Promise.all([...byServer].map(async ([server, users]) => {
+      try {
+        const remote = await hs.remote.queryKeys(server, users);
+        for (const field of ["device_keys", "master_keys", "self_signing_keys"]) {
+          const got = remote[field];
+          if (typeof got !== "object" || got === null || Array.isArray(got)) continue;
+          for (const [userId, value] of Object.entries(got)) {
+            // A server answers only for its own users.
+            if (serverNameOf(userId) === server && userId in users) (answer[field] as JsonObject)[userId] = value;
+          }
+        }
+      } catch (err) {
+        failures[server] = { errcode: "M_UNKNOWN", error: String((err as Error)?.message ?? err) };
+      }
+    }));
     ctx.body = { ...answer, failures };
   });
 
@@ -62,12 +81,29 @@ export function registerKeys(router: Router, hs: ServerContext, uia: Interactive
         if (typeof algorithm !== "string") throw badJson(`one_time_keys.${userId}.${deviceId} must be an algorithm name`);
         perDevice.set(deviceId, algorithm);
       }
-      if (!isValidUserId(userId)) continue;
-      const server = userId.slice(userId.indexOf(":") + 1);
-      if (server !== hs.config.server_name) failures[server] = { errcode: "M_UNRECOGNIZED", error: "Federation is not available" };
-      else request.set(userId, perDevice);
+      if (isValidUserId(userId)) request.set(userId, perDevice);
     }
-    ctx.body = { one_time_keys: await keys.claim(request), failures };
+    const claimed: Record<string, Record<string, JsonObject>> = await keys.claim(request);
+    const byServer = new Map<string, Record<string, Record<string, string>>>();
+    for (const [userId, devices] of request) {
+      const server = serverNameOf(userId)!;
+      if (server === hs.config.server_name) continue;
+      let users = byServer.get(server);
+      if (!users) byServer.set(server, (users = {}));
+      users[userId] = Object.fromEntries(devices);
+    }
+    await Promise.all([...byServer].map(async ([server, users]) => {
+      try {
+        const remote = (await hs.remote.claimKeys(server, users)).one_time_keys;
+        if (typeof remote !== "object" || remote === null || Array.isArray(remote)) return;
+        for (const [userId, devices] of Object.entries(remote)) {
+          if (serverNameOf(userId) === server && userId in users && typeof devices === "object" && devices !== null) claimed[userId] = devices as Record<string, JsonObject>;
+        }
+      } catch (err) {
+        failures[server] = { errcode: "M_UNKNOWN", error: String((err as Error)?.message ?? err) };
+      }
+    }));
+    ctx.body = { one_time_keys: claimed, failures };
   });
 
   router.get(`${PREFIX}/keys/changes`, async (ctx) => {

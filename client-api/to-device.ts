@@ -31,15 +31,27 @@ export function registerToDevice(router: Router, hs: ServerContext): void {
       }
     }
     const queued: ToDeviceMessage[] = [];
+    const remote = new Map<string, Record<string, Record<string, JsonObject>>>();
     for (const t of targets) {
-      // Remote recipients need federation, which is not here yet: their messages are dropped, as for an unknown device.
-      if (serverNameOf(t.userId) !== hs.config.server_name) continue;
+      const server = serverNameOf(t.userId)!;
+      if (server !== hs.config.server_name) {
+        let users = remote.get(server);
+        if (!users) remote.set(server, (users = {}));
+        (users[t.userId] ??= {})[t.deviceId] = t.content;
+        continue;
+      }
       const deviceIds = t.deviceId === "*"
         ? (await hs.accounts.devices(t.userId)).map((d) => d.deviceId)
         : (await hs.accounts.device(t.userId, t.deviceId)) ? [t.deviceId] : [];
       for (const deviceId of deviceIds) queued.push({ userId: t.userId, deviceId, sender: me.userId, type: eventType, content: t.content });
     }
-    await hs.toDevice.send(me.userId, me.deviceId, txnId, queued);
+    // Recorded first: a retry of this transaction queues nothing twice, here or for other servers.
+    const fresh = await hs.toDevice.send(me.userId, me.deviceId, txnId, queued);
+    if (fresh) {
+      for (const [server, users] of remote) {
+        await hs.remote.sendToDevice(server, me.userId, eventType, `${me.deviceId}.${txnId}`, users);
+      }
+    }
     ctx.body = {};
   });
 }

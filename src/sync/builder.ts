@@ -198,15 +198,31 @@ export class SyncBuilder {
     return rows.map((r) => r.event_id);
   }
 
-  /** The room state after the last event at or before stream position `at` (empty before the room began). */
+  /**
+   * The room state after the last event at or before stream position `at`.
+   * Before the first event we hold of the room: empty for a room that began
+   * here; for a room joined over federation, the state the join was made
+   * on (the first event's state, without that event).
+   */
   private async stateAt(roomId: string, at: number, trx?: Knex): Promise<StateMap> {
-    const row = await (trx ?? this.hs.db.knex)("events")
+    const q = trx ?? this.hs.db.knex;
+    const row = await q("events")
       .where({ room_id: roomId })
       .where("stream_ordering", "<=", at)
       .whereNotNull("state_snapshot")
       .orderBy("stream_ordering", "desc")
       .first("state_snapshot");
-    return row ? this.hs.states.getSnapshot(Number(row.state_snapshot)) : new Map();
+    if (row) return this.hs.states.getSnapshot(Number(row.state_snapshot));
+    const first = await q("events")
+      .where({ room_id: roomId })
+      .whereNotNull("stream_ordering")
+      .whereNotNull("state_snapshot")
+      .orderBy("stream_ordering", "asc")
+      .first("state_snapshot", "type", "state_key");
+    if (!first || first.type === "m.room.create") return new Map();
+    const state = new Map(await this.hs.states.getSnapshot(Number(first.state_snapshot)));
+    if (first.state_key !== null) state.delete(stateKey(first.type, first.state_key));
+    return state;
   }
 
   /**
