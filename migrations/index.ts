@@ -12,6 +12,7 @@ import * as m0006 from "./0006_receipts.js";
 import * as m0007 from "./0007_aliases.js";
 import * as m0008 from "./0008_refresh_tokens.js";
 import * as m0009 from "./0009_registration_tokens.js";
+import * as m0013 from "./0013_key_backup.js";
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -28,6 +29,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ["0007_aliases", m0007],
   ["0008_refresh_tokens", m0008],
   ["0009_registration_tokens", m0009],
+  ["0013_key_backup", m0013],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

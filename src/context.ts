@@ -16,6 +16,7 @@ import type { AccountDataStore } from "./storage/account-data-store.js";
 import type { AliasStore } from "./storage/alias-store.js";
 import type { Database } from "./storage/database.js";
 import type { EventStore } from "./storage/event-store.js";
+import type { KeyBackupStore } from "./storage/key-backup-store.js";
 import type { ProfileStore } from "./storage/profile-store.js";
 import type { ReceiptStore } from "./storage/receipt-store.js";
 import type { RegistrationTokenStore } from "./storage/registration-token-store.js";
@@ -35,6 +36,7 @@ export interface ServerContext {
   readonly receipts: ReceiptStore;
   readonly aliases: AliasStore;
   readonly registrationTokens: RegistrationTokenStore;
+  readonly keyBackups: KeyBackupStore;
   readonly typing: TypingTracker;
   readonly presence: PresenceTracker;
   readonly notifier: Notifier;

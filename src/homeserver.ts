@@ -22,6 +22,7 @@ import { AccountDataStore } from "./storage/account-data-store.js";
 import { AliasStore } from "./storage/alias-store.js";
 import { migrate, openDatabase, type Database } from "./storage/database.js";
 import { EventStore } from "./storage/event-store.js";
+import { KeyBackupStore } from "./storage/key-backup-store.js";
 import { ProfileStore } from "./storage/profile-store.js";
 import { ReceiptStore } from "./storage/receipt-store.js";
 import { RegistrationTokenStore } from "./storage/registration-token-store.js";
@@ -77,6 +78,7 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
     receipts: await ReceiptStore.open(db),
     aliases: new AliasStore(db),
     registrationTokens: new RegistrationTokenStore(db),
+    keyBackups: new KeyBackupStore(db),
     typing: new TypingTracker(),
     presence: new PresenceTracker(),
     notifier: new Notifier(config.server_name, states),
