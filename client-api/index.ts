@@ -11,6 +11,7 @@ import { registerRegistrationTokenAdmin } from "./admin/registration-tokens.js";
 import { registerRooms } from "./rooms.js";
 import { registerSync } from "./sync.js";
 import { registerDirectory } from "./directory.js";
+import { registerKeyBackup } from "./key-backup.js";
 import { registerPresence } from "./presence.js";
 import { registerProfile } from "./profile.js";
 import { registerPushRules } from "./push-rules.js";
@@ -31,6 +32,7 @@ export function createClientApi(hs: ServerContext): Router {
   registerReceipts(router, hs);
   registerDirectory(router, hs);
   registerPresence(router, hs);
+  registerKeyBackup(router, hs);
   registerPushRules(router, hs);
   registerSharedSecretRegistration(router, hs);
   registerRegistrationTokenAdmin(router, hs);

@@ -22,6 +22,7 @@ import type { Database } from "./storage/database.js";
 import type { DeviceListStore } from "./storage/device-list-store.js";
 import type { E2eKeyStore } from "./storage/e2e-key-store.js";
 import type { EventStore } from "./storage/event-store.js";
+import type { KeyBackupStore } from "./storage/key-backup-store.js";
 import type { ProfileStore } from "./storage/profile-store.js";
 import type { ReceiptStore } from "./storage/receipt-store.js";
 import type { RegistrationTokenStore } from "./storage/registration-token-store.js";
@@ -45,6 +46,7 @@ export interface ServerContext {
   readonly e2eKeys: E2eKeyStore;
   readonly deviceLists: DeviceListStore;
   readonly toDevice: ToDeviceStore;
+  readonly keyBackups: KeyBackupStore;
   readonly typing: TypingTracker;
   readonly presence: PresenceTracker;
   readonly notifier: Notifier;

@@ -30,6 +30,7 @@ import { DeviceListStore } from "./storage/device-list-store.js";
 import { E2eKeyStore } from "./storage/e2e-key-store.js";
 import { localUsersToTell } from "./e2ee/device-lists.js";
 import { EventStore } from "./storage/event-store.js";
+import { KeyBackupStore } from "./storage/key-backup-store.js";
 import { ProfileStore } from "./storage/profile-store.js";
 import { ReceiptStore } from "./storage/receipt-store.js";
 import { RegistrationTokenStore } from "./storage/registration-token-store.js";
@@ -94,6 +95,7 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
     e2eKeys: new E2eKeyStore(db),
     deviceLists: await DeviceListStore.open(db),
     toDevice: await ToDeviceStore.open(db),
+    keyBackups: new KeyBackupStore(db),
     typing: new TypingTracker(),
     presence: new PresenceTracker(),
     notifier: new Notifier(config.server_name, states),
