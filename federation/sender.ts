@@ -35,6 +35,7 @@ export class FederationSender {
   private readonly destinations = new Map<string, DestinationState>();
   private readonly toWake = new Set<string>();
   private stopped = false;
+  private paused = false;
   private txnCounter = 0;
 
   constructor(
@@ -105,6 +106,16 @@ export class FederationSender {
     for (const d of this.destinations.values()) clearTimeout(d.timer);
   }
 
+  /** Hold outbound delivery (everything stays queued), e.g. for maintenance of a peer link; resume() sends it all. */
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    for (const destination of this.destinations.keys()) this.wake(destination);
+  }
+
   /** Someone heard from this destination: it is up, so stop waiting out its backoff. */
   markAlive(destination: string): void {
     const d = this.destinations.get(destination);
@@ -119,6 +130,7 @@ export class FederationSender {
     if (this.stopped) return;
     let d = this.destinations.get(destination);
     if (!d) this.destinations.set(destination, (d = { running: false, retryAt: 0, intervalMs: 0 }));
+    if (this.paused) return;
     if (d.running) {
       d.timer ??= setTimeout(() => this.wakeLater(destination), 0);
       return;
@@ -143,7 +155,7 @@ export class FederationSender {
   }
 
   private async drain(destination: string, d: DestinationState): Promise<void> {
-    while (!this.stopped) {
+    while (!this.stopped && !this.paused) {
       if (!d.inFlight) {
         const rows: OutboxRow[] = (await this.hs.db.knex("federation_outbox")
           .where({ destination })
