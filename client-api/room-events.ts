@@ -256,6 +256,7 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
     const chunk: RoomEvent[] = [];
     let cursor = from;
     let exhausted = false;
+    let backfilled = false;
     const batchSize = Math.max(20, Math.min(max * 2, MAX_LIMIT));
     while (chunk.length < max && !exhausted) {
       const rows = await store.page(roomId, dir, cursor, to, batchSize);
@@ -271,6 +272,11 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
         if (chunk.length >= max) break;
       }
       if (rows.length < batchSize && consumed === rows.length) exhausted = true;
+      // Past the start of what we hold of a room shared with other servers: ask them for older history, once per request.
+      if (exhausted && dir === "b" && !backfilled && to === undefined) {
+        backfilled = true;
+        if ((await hs.remote.backfill(roomId, Math.max(max - chunk.length, 10)).catch(() => 0)) > 0) exhausted = false;
+      }
     }
 
     const out: JsonObject = { start: fromRaw ?? formatRoomPosition(from), chunk: await access.render(chunk) };

@@ -142,6 +142,31 @@ export class FederationRemote implements RemoteServers {
     }
   }
 
+  async backfill(roomId: string, limit: number): Promise<number> {
+    const earliest = await this.hs.events.earliestWithState(roomId);
+    if (!earliest || earliest.event.type === "m.room.create") return 0;
+    const held = await this.hs.events.getEvents(earliest.event.prevEventIds);
+    const from = earliest.event.prevEventIds.filter((id) => !held.has(id));
+    if (from.length === 0) {
+      // Our history may already go further back than its first stateful event: start from the oldest we hold.
+      return 0;
+    }
+    const rules = await this.hs.localEvents.rulesOf(roomId);
+    const servers = new Set<string>();
+    for (const u of await this.hs.states.membersOfRoom(roomId, "join")) servers.add(serverNameOf(u)!);
+    servers.delete(this.ourName);
+    for (const server of servers) {
+      try {
+        const r = await this.client.request(server, "GET", `${V1}/backfill/${enc(roomId)}`, { query: { v: from, limit } });
+        const pdus = Array.isArray(r.pdus) ? (r.pdus as PDU[]) : [];
+        return await this.hs.remoteEvents.backfill(server, roomId, pdus, rules);
+      } catch (err) {
+        this.hs.log.info("backfill failed", { server, room_id: roomId, err: String((err as Error)?.message ?? err) });
+      }
+    }
+    return 0;
+  }
+
   async resolveAlias(alias: string): Promise<{ roomId: string; servers: string[] }> {
     const server = serverNameOf(alias)!;
     try {

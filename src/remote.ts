@@ -20,6 +20,8 @@ export interface RemoteServers {
   /** /keys/query and /keys/claim for users on one other server. */
   queryKeys(server: string, deviceKeys: Record<string, string[]>): Promise<JsonObject>;
   claimKeys(server: string, oneTimeKeys: Record<string, Record<string, string>>): Promise<JsonObject>;
+  /** Fetch up to `limit` events of history older than what we hold of a room; resolves to how many were added. */
+  backfill(roomId: string, limit: number): Promise<number>;
   /** Queue to-device messages for users on another server (delivered in its next transaction). */
   sendToDevice(server: string, sender: string, type: string, messageId: string, messages: Record<string, Record<string, JsonObject>>): Promise<void>;
 }
@@ -36,6 +38,9 @@ export class NoFederation implements RemoteServers {
   profile(): Promise<JsonObject> { this.fail(); }
   queryKeys(): Promise<JsonObject> { this.fail(); }
   claimKeys(): Promise<JsonObject> { this.fail(); }
+  async backfill(): Promise<number> {
+    return 0;
+  }
   // Messages for other servers go nowhere when there is no federation, as for an unknown device.
   async sendToDevice(): Promise<void> {}
 }

@@ -140,6 +140,40 @@ export class EventPersister {
     });
   }
 
+  /**
+   * History fetched from other servers (backfill), older than anything we
+   * hold: placed below the room's earliest stream position (negative
+   * positions, counting down), with the state snapshot given, and without
+   * touching the room's extremities or current state.
+   */
+  async persistBackfilled(event: RoomEvent, snapshot: number | null, rejectedReason?: string): Promise<void> {
+    await inTransaction(this.db, async (ctx) => {
+      const existing = await this.events.getEvent(event.eventId, ctx.trx);
+      if (existing && (!existing.outlier || existing.streamOrdering !== null || existing.rejectedReason !== null)) return;
+      const row = await ctx.trx("events").min({ min: "stream_ordering" }).first();
+      const position = Math.min(0, Number(row?.min ?? 0)) - 1;
+      if (existing) {
+        // Known as state or an auth event of something later; now it takes its place in the history.
+        await this.events.placeOutlier(ctx, existing, position, snapshot);
+        return;
+      }
+      await this.events.insert(ctx, event, {
+        streamOrdering: rejectedReason === undefined ? position : null,
+        outlier: false,
+        rejectedReason: rejectedReason ?? null,
+        stateSnapshot: snapshot,
+      });
+      if (rejectedReason === undefined && event.type === "m.room.redaction" && event.redacts !== undefined) {
+        await ctx.trx("redactions").insert({ event_id: event.eventId, redacts: event.redacts }).onConflict("event_id").ignore();
+      }
+    });
+  }
+
+  /** A snapshot of `state` for the room, stored on its own (backfilled history's approximate state). */
+  async storeSnapshot(roomId: string, state: StateMap): Promise<number> {
+    return inTransaction(this.db, (ctx) => this.states.storeSnapshot(ctx, roomId, state, null, this.nids(ctx)));
+  }
+
   private async createRoomRow(ctx: TxContext, create: RoomEvent): Promise<void> {
     const version = typeof create.content.room_version === "string" ? create.content.room_version : IMPLICIT_ROOM_VERSION;
     if (!getRoomVersion(version)) throw new Error(`unsupported room version ${version}`);

@@ -303,6 +303,54 @@ export class RemoteEvents {
     });
   }
 
+  /**
+   * History another server sent for backfill: checked and authorised
+   * against its own auth events, then placed below what we hold, newest
+   * first (so positions count down into the past). Its state is
+   * approximated by the state our own history starts with, less the
+   * joiner's membership: enough to apply history visibility to it.
+   * Returns how many events were added.
+   */
+  async backfill(origin: string, roomId: string, pdus: readonly PDU[], rules: RoomVersionRules): Promise<number> {
+    return this.locks.run(roomId, async () => {
+      const fresh: RoomEvent[] = [];
+      for (const pdu of pdus) {
+        try {
+          const ev = await this.check(pdu, rules);
+          const known = await this.events.getEvent(ev.eventId);
+          // New, or held only as an outlier (state we were given with the join) and now placed in the history.
+          if (ev.roomId !== roomId || (known && !(known.outlier && known.streamOrdering === null && known.rejectedReason === null))) continue;
+          fresh.push(ev);
+        } catch (err) {
+          this.log.info("dropped a backfilled event", { err: String(err) });
+        }
+      }
+      if (fresh.length === 0) return 0;
+      const snapshot = await this.historyState(roomId);
+      fresh.sort((a, b) => b.depth - a.depth || (a.eventId < b.eventId ? 1 : -1));
+      for (const ev of fresh) {
+        const known = await this.events.getEvent(ev.eventId);
+        if (known) {
+          await this.persister.persistBackfilled(known.event, snapshot);
+          continue;
+        }
+        await this.fetchAuthEvents(origin, ev, rules).catch(() => undefined);
+        const reason = await this.authAgainstAuthEvents(ev, rules);
+        await this.persister.persistBackfilled(ev, snapshot, reason);
+      }
+      return fresh.length;
+    });
+  }
+
+  /** The snapshot standing for the state of history before our earliest event. */
+  private async historyState(roomId: string): Promise<number | null> {
+    const first = await this.events.earliestWithState(roomId);
+    if (!first) return null;
+    const state = new Map(await this.states.getSnapshot(first.stateSnapshot!));
+    if (first.event.stateKey !== undefined && first.event.type === "m.room.member") state.delete(stateKey(first.event.type, first.event.stateKey));
+    return this.persister.storeSnapshot(roomId, state);
+  }
+
   async knowsRoom(roomId: string): Promise<boolean> {
     return (await this.rooms.version(roomId)) !== undefined;
   }

@@ -106,12 +106,31 @@ export class EventStore {
     return stored;
   }
 
+  /** An outlier found to be part of the room's history (backfill): it gets a stream position and stops being an outlier. */
+  async placeOutlier(ctx: TxContext, stored: StoredEvent, streamOrdering: number, snapshot: number | null): Promise<void> {
+    const stateSnapshot = stored.stateSnapshot ?? snapshot;
+    await ctx.trx("events").where({ nid: stored.nid }).update({ stream_ordering: streamOrdering, outlier: false, state_snapshot: stateSnapshot });
+    const updated: StoredEvent = { ...stored, streamOrdering, outlier: false, stateSnapshot };
+    ctx.afterCommit(() => this.cache.set(stored.event.eventId, updated));
+  }
+
   /** Record the state after an event inserted in this transaction. */
   async setStateSnapshot(ctx: TxContext, stored: StoredEvent, snapshot: number): Promise<StoredEvent> {
     await ctx.trx("events").where({ nid: stored.nid }).update({ state_snapshot: snapshot });
     const updated: StoredEvent = { ...stored, stateSnapshot: snapshot };
     ctx.afterCommit(() => this.cache.set(stored.event.eventId, updated));
     return updated;
+  }
+
+  /** The room's event with the lowest stream position that has state: where our copy of its history begins. */
+  async earliestWithState(roomId: string): Promise<StoredEvent | undefined> {
+    const row = await this.db.knex("events")
+      .where({ room_id: roomId })
+      .whereNotNull("stream_ordering")
+      .whereNotNull("state_snapshot")
+      .orderBy("stream_ordering", "asc")
+      .first("event_id");
+    return row ? this.getEvent(row.event_id) : undefined;
   }
 
   async forwardExtremities(roomId: string, trx?: Knex): Promise<string[]> {

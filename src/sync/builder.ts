@@ -310,7 +310,7 @@ export class SyncBuilder {
       timeline: {
         events: await this.render(me, [...tl.events], filter),
         limited: tl.limited,
-        prev_batch: formatRoomPosition(Math.max(0, startAt)),
+        prev_batch: formatRoomPosition(startAt),
       },
       state: { events: await this.render(me, state, filter) },
       ephemeral: { events: [] },

@@ -13,7 +13,8 @@ export function formatRoomPosition(n: number): string {
 
 /** The event stream position of a /messages token or a /sync token. */
 export function parseRoomPosition(token: string): number {
-  const m = /^s(\d+)(?:_|$)/.exec(token);
+  // Backfilled history sits below 0, so a position inside it is negative.
+  const m = /^s(-?\d+)(?:_|$)/.exec(token);
   if (!m) throw new MatrixError(400, "M_INVALID_PARAM", `Invalid pagination token ${JSON.stringify(token)}`);
   return Number(m[1]);
 }

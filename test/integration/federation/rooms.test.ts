@@ -152,6 +152,20 @@ for (const engine of ENGINES) {
       await sees(a, alice, "dave is here", privateRoom);
     });
 
+    it("backfills history from before the join when a joiner paginates back", async () => {
+      const created = await a.http.call("POST", `${V3}/createRoom`, { preset: "public_chat", name: "History" }, alice.access_token);
+      const historyRoom = created.body.room_id as string;
+      for (let i = 1; i <= 6; i++) await say(a, alice, `history ${i}`, historyRoom);
+      const joined = await b.http.call("POST", `${V3}/join/${enc(historyRoom)}?via=${enc(a.name)}`, {}, bob.access_token);
+      assert.equal(joined.status, 200);
+      const got = (await bodies(b, bob, historyRoom)).filter((x) => x.startsWith("history"));
+      assert.deepEqual(got, ["history 1", "history 2", "history 3", "history 4", "history 5", "history 6"]);
+      // The room's creation is there too, at the very start.
+      const all = await b.http.call("GET", `${V3}/rooms/${enc(historyRoom)}/messages?dir=b&limit=100`, undefined, bob.access_token);
+      const types = (all.body.chunk as Array<{ type: string }>).map((e) => e.type);
+      assert.equal(types[types.length - 1], "m.room.create", types.join(" "));
+    });
+
     it("delivers everything a server missed while down, in order, once it is back", async () => {
       await c.server.stop();
       for (const text of ["while C was down 1", "while C was down 2", "while C was down 3"]) await say(a, alice, text);
