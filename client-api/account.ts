@@ -13,6 +13,7 @@ import { confirmUser, type InteractiveAuth } from "./uia.js";
 import NodeCache from "node-cache";
 import { randomBytes } from "node:crypto";
 import type { Session } from "../src/storage/account-store.js";
+import { OPENID_TOKEN_LIFETIME_S } from "../src/ephemeral/openid-tokens.js";
 
 const PREFIX = "/_matrix/client/v3";
 const LOGIN_TOKEN_TTL_MS = 120_000;
@@ -208,6 +209,13 @@ export function registerAccount(router: Router, hs: ServerContext, uia: Interact
     await hs.accounts.deactivate(me.userId);
     hs.log.info("deactivated", { user_id: me.userId });
     ctx.body = { id_server_unbind_result: "no-support" };
+  });
+
+  router.post(`${PREFIX}/user/:userId/openid/request_token`, async (ctx) => {
+    const me = await requireUser(ctx, hs.accounts);
+    await readJsonObject(ctx, limit);
+    if (ctx.params.userId !== me.userId) throw forbidden("You may only request tokens for yourself");
+    ctx.body = { access_token: hs.openIdTokens.issue(me.userId), token_type: "Bearer", matrix_server_name: serverName, expires_in: OPENID_TOKEN_LIFETIME_S };
   });
 
   router.get(`${PREFIX}/account/whoami`, async (ctx) => {

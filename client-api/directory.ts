@@ -2,8 +2,7 @@
  * The room directory: aliases (PUT/GET/DELETE /directory/room/{roomAlias},
  * GET /rooms/{roomId}/aliases), a room's listing in the public directory
  * (/directory/list/room/{roomId}) and the public room list (/publicRooms).
- * Aliases of other servers are resolved over federation once it exists;
- * until then they are not found.
+ * Aliases and directories of other servers are asked of those servers.
  */
 import type Router from "@koa/router";
 import type { ServerContext } from "../src/context.js";
@@ -14,7 +13,7 @@ import { optionalObject, optionalString, requireString } from "../src/http/param
 import { isValidRoomAlias, serverNameOf } from "../src/room/identifiers.js";
 import { powerLevelsOf, requiredLevelIn, userPowerLevel } from "../src/room/power-levels.js";
 import { RoomClientStore } from "../src/rooms/room-data.js";
-import { roomSummary, type PublicRoomChunk } from "../src/rooms/summary.js";
+import { publicRooms, serversOfRoom } from "../src/rooms/public-rooms.js";
 
 const PREFIX = "/_matrix/client/v3";
 
@@ -39,9 +38,14 @@ export function registerDirectory(router: Router, hs: ServerContext): void {
 
   router.get(`${PREFIX}/directory/room/:roomAlias`, async (ctx) => {
     const alias = parseAlias(ctx.params.roomAlias);
+    if (serverNameOf(alias) !== serverName) {
+      const remote = await hs.remote.resolveAlias(alias);
+      ctx.body = { room_id: remote.roomId, servers: remote.servers };
+      return;
+    }
     const row = await hs.aliases.get(alias);
     if (!row) throw notFound("Room alias not found");
-    ctx.body = { room_id: row.roomId, servers: [serverName] };
+    ctx.body = { room_id: row.roomId, servers: await serversOfRoom(hs, row.roomId) };
   });
 
   router.delete(`${PREFIX}/directory/room/:roomAlias`, async (ctx) => {
@@ -90,31 +94,8 @@ export function registerDirectory(router: Router, hs: ServerContext): void {
   });
 
   const listPublicRooms = async (limit: number | undefined, since: string | undefined, filter: Record<string, unknown> | undefined, server: string | undefined) => {
-    if (server !== undefined && server !== serverName) throw notFound("Other servers' directories are not reachable yet");
-    let offset = 0;
-    if (since !== undefined) {
-      const m = /^o(\d+)$/.exec(since);
-      if (!m) throw new MatrixError(400, "M_INVALID_PARAM", "Invalid since token");
-      offset = Number(m[1]);
-    }
-    const term = typeof filter?.generic_search_term === "string" ? filter.generic_search_term.toLowerCase() : undefined;
-    const roomTypes = Array.isArray(filter?.room_types) ? (filter.room_types as unknown[]) : undefined;
-    const all: PublicRoomChunk[] = [];
-    for (const roomId of await rooms.publicRoomIds()) {
-      const chunk = await roomSummary(hs, roomId);
-      if (term && ![chunk.name, chunk.topic, chunk.canonical_alias].some((v) => typeof v === "string" && v.toLowerCase().includes(term))) continue;
-      // room_types: null in the list stands for rooms without a type.
-      if (roomTypes && !roomTypes.includes(chunk.room_type ?? null)) continue;
-      all.push(chunk);
-    }
-    // Largest rooms first, then by id so that pages are stable.
-    all.sort((a, b) => b.num_joined_members - a.num_joined_members || (a.room_id < b.room_id ? -1 : 1));
-    const size = limit === undefined ? all.length : Math.max(0, limit);
-    const page = all.slice(offset, offset + size);
-    const out: Record<string, unknown> = { chunk: page, total_room_count_estimate: all.length };
-    if (offset + size < all.length) out.next_batch = `o${offset + size}`;
-    if (offset > 0) out.prev_batch = `o${Math.max(0, offset - size)}`;
-    return out;
+    if (server !== undefined && server !== serverName) return hs.remote.publicRooms(server, { limit, since, filter });
+    return publicRooms(hs, rooms, limit, since, filter);
   };
 
   const limitParam = (v: unknown): number | undefined => {

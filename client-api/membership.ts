@@ -96,11 +96,17 @@ export function registerMembership(router: Router, hs: ServerContext, store: Roo
   router.post(`${PREFIX}/knock/:roomIdOrAlias`, async (ctx) => {
     const me = await requireUser(ctx, hs.accounts);
     const body = await readJsonObject(ctx, limit);
-    const { roomId } = await resolveRoom(ctx.params.roomIdOrAlias);
-    await access.requireRoom(roomId);
+    const { roomId, servers } = await resolveRoom(ctx.params.roomIdOrAlias);
+    const route = await remoteRoute(roomId, me.userId, [...viaOf(ctx), ...servers]);
     const current = await store.membership(roomId, me.userId);
     if (current?.membership !== "knock") {
-      await sendMember(roomId, me.userId, me.userId, await memberContent(hs, me.userId, "knock", reasonOf(body)));
+      const content = await memberContent(hs, me.userId, "knock", reasonOf(body));
+      if (route.length > 0) {
+        await hs.remote.knockRoom(me.userId, roomId, route, content);
+      } else {
+        await access.requireRoom(roomId);
+        await sendMember(roomId, me.userId, me.userId, content);
+      }
     }
     ctx.body = { room_id: roomId };
   });
@@ -132,8 +138,8 @@ export function registerMembership(router: Router, hs: ServerContext, store: Roo
       ctx.body = {}; // already out: nothing to do
       return;
     }
-    // An invite to a room no one here is in: the rejection goes through the servers that are.
-    const route = current.membership === "invite" ? await remoteRoute(ctx.params.roomId, me.userId, []) : [];
+    // An invite (or our knock) on a room no one here is in: the rejection goes through the servers that are.
+    const route = current.membership === "invite" || current.membership === "knock" ? await remoteRoute(ctx.params.roomId, me.userId, []) : [];
     if (route.length > 0) await hs.remote.leaveRoom(me.userId, ctx.params.roomId, route, { ...extra });
     else await sendMember(ctx.params.roomId, me.userId, me.userId, { membership: "leave", ...extra });
     ctx.body = {};

@@ -7,6 +7,8 @@
 import Router from "@koa/router";
 import type { ServerContext } from "../src/context.js";
 import { KeyDirectory } from "../src/e2ee/keys.js";
+import { publicRooms, serversOfRoom } from "../src/rooms/public-rooms.js";
+import { RoomClientStore } from "../src/rooms/room-data.js";
 import { readJsonObject } from "../src/http/body.js";
 import { MatrixError, badJson, notFound } from "../src/http/errors.js";
 import { isValidServerName, serverNameOf } from "../src/room/identifiers.js";
@@ -96,7 +98,29 @@ export function createFederation(hs: ServerContext): Federation {
     if (typeof alias !== "string") throw new MatrixError(400, "M_MISSING_PARAM", "room_alias is required");
     const row = serverNameOf(alias) === serverName ? await hs.aliases.get(alias) : undefined;
     if (!row) throw notFound("Room alias not found");
-    ctx.body = { room_id: row.roomId, servers: await residentServers(hs, row.roomId) };
+    ctx.body = { room_id: row.roomId, servers: await serversOfRoom(hs, row.roomId) };
+  });
+
+  const publicRoomsFor = async (ctx: import("koa").Context, limit: unknown, since: unknown, filter: unknown) => {
+    const n = typeof limit === "number" ? limit : typeof limit === "string" && /^\d+$/.test(limit) ? Number(limit) : undefined;
+    const f = typeof filter === "object" && filter !== null && !Array.isArray(filter) ? (filter as Record<string, unknown>) : undefined;
+    ctx.body = await publicRooms(hs, new RoomClientStore(hs.db), n, typeof since === "string" ? since : undefined, f);
+  };
+  router.get(`${V1}/publicRooms`, async (ctx) => {
+    await authenticate(ctx, hs, keys);
+    await publicRoomsFor(ctx, ctx.query.limit, ctx.query.since, undefined);
+  });
+  router.post(`${V1}/publicRooms`, async (ctx) => {
+    const { body } = await authenticate(ctx, hs, keys);
+    await publicRoomsFor(ctx, body.limit, body.since, body.filter);
+  });
+
+  // OpenID: another service (an integration manager, a widget) checks who holds a token one of our users gave it. No X-Matrix here.
+  router.get(`${V1}/openid/userinfo`, (ctx) => {
+    const token = ctx.query.access_token;
+    const userId = typeof token === "string" ? hs.openIdTokens.userOf(token) : undefined;
+    if (!userId) throw new MatrixError(401, "M_UNKNOWN_TOKEN", "Unknown or expired OpenID token");
+    ctx.body = { sub: userId };
   });
 
   router.get(`${V1}/user/devices/:userId`, async (ctx) => {
@@ -153,12 +177,3 @@ export function createFederation(hs: ServerContext): Federation {
   };
 }
 
-/** The servers of the room's joined members, ours first: where a remote joiner may ask to join. */
-export async function residentServers(hs: ServerContext, roomId: string): Promise<string[]> {
-  const servers = new Set<string>([hs.config.server_name]);
-  for (const u of await hs.states.membersOfRoom(roomId, "join")) {
-    const s = serverNameOf(u);
-    if (s) servers.add(s);
-  }
-  return [...servers];
-}

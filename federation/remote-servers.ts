@@ -57,8 +57,8 @@ export class FederationRemote implements RemoteServers {
   }
 
   /** make_* from one server: the template and the room's version. */
-  private async makeMembership(server: string, roomId: string, userId: string, kind: "join" | "leave"): Promise<{ template: PDU; rules: RoomVersionRules }> {
-    const query = kind === "join" ? { ver: [...ROOM_VERSIONS.keys()] } : undefined;
+  private async makeMembership(server: string, roomId: string, userId: string, kind: "join" | "leave" | "knock"): Promise<{ template: PDU; rules: RoomVersionRules }> {
+    const query = kind !== "leave" ? { ver: [...ROOM_VERSIONS.keys()] } : undefined;
     const r = await this.client.request(server, "GET", `${V1}/make_${kind}/${enc(roomId)}/${enc(userId)}`, { query });
     const version = typeof r.room_version === "string" ? r.room_version : "1";
     const rules = getRoomVersion(version);
@@ -104,6 +104,18 @@ export class FederationRemote implements RemoteServers {
       await this.hs.remoteEvents.persistWithState(joinEvent, state, rules);
       await this.hs.remoteInvites.forget(roomId, userId);
       return roomId;
+    });
+  }
+
+  async knockRoom(userId: string, roomId: string, servers: readonly string[], content: JsonObject): Promise<void> {
+    await this.anyOf(servers, "knock on the room", async (server) => {
+      const { template, rules } = await this.makeMembership(server, roomId, userId, "knock");
+      const signed = this.signTemplate(template, rules, { ...content, membership: "knock" });
+      const ev = toRoomEvent(signed, rules);
+      const r = await this.client.request(server, "PUT", `${V1}/send_knock/${enc(roomId)}/${enc(ev.eventId)}`, { body: signed });
+      const stripped = Array.isArray(r.knock_room_state) ? (r.knock_room_state as JsonObject[]) : [];
+      // Like an invite to a room we are not in: the knock and what the room showed, for our /sync.
+      await this.hs.remoteInvites.store(ev, stripped, "knock");
     });
   }
 
@@ -165,6 +177,17 @@ export class FederationRemote implements RemoteServers {
       }
     }
     return 0;
+  }
+
+  async publicRooms(server: string, params: { limit?: number; since?: string; filter?: Record<string, unknown> }): Promise<JsonObject> {
+    try {
+      if (params.filter) {
+        return await this.client.request<JsonObject>(server, "POST", `${V1}/publicRooms`, { body: { limit: params.limit, since: params.since, filter: params.filter } });
+      }
+      return await this.client.request<JsonObject>(server, "GET", `${V1}/publicRooms`, { query: { limit: params.limit, since: params.since } });
+    } catch (err) {
+      throw asMatrixError(err);
+    }
   }
 
   async resolveAlias(alias: string): Promise<{ roomId: string; servers: string[] }> {

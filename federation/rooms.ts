@@ -16,7 +16,8 @@ import { AuthError, EventFormatError, type JsonObject, type PDU, type RoomEvent 
 import { getRoomVersion, type RoomVersionRules } from "../src/room/versions.js";
 import { authenticate, checkServerAcl, type FederationRequest } from "./inbound-auth.js";
 import type { KeyRing } from "./key-ring.js";
-import { residentServers } from "./index.js";
+import { serversOfRoom } from "../src/rooms/public-rooms.js";
+import { strippedStateOf } from "../src/rooms/stripped-state.js";
 
 const V1 = "/_matrix/federation/v1";
 const V2 = "/_matrix/federation/v2";
@@ -172,7 +173,7 @@ export function registerRoomRoutes(router: Router, hs: ServerContext, keys: KeyR
       auth_chain: chain.map(wirePdu),
       event: wirePdu(event),
       members_omitted: false,
-      servers_in_room: await residentServers(hs, roomId),
+      servers_in_room: await serversOfRoom(hs, roomId),
     };
   };
   router.put(`${V2}/send_join/:roomId/:eventId`, async (ctx) => {
@@ -204,6 +205,27 @@ export function registerRoomRoutes(router: Router, hs: ServerContext, keys: KeyR
   router.put(`${V1}/send_leave/:roomId/:eventId`, async (ctx) => {
     await sendLeave(ctx);
     ctx.body = [200, {}];
+  });
+
+  // ---- knocks ----
+  router.get(`${V1}/make_knock/:roomId/:userId`, async (ctx) => {
+    const req = await authenticate(ctx, hs, keys);
+    const { roomId, userId } = ctx.params;
+    const rules = await rulesOf(roomId);
+    await checkServerAcl(hs, roomId, req.origin);
+    if (serverNameOf(userId) !== req.origin) throw forbidden("The user is not on the requesting server");
+    const supported = ([] as unknown[]).concat(ctx.query.ver ?? ["1"]);
+    if (!supported.includes(rules.id)) {
+      throw new MatrixError(400, "M_INCOMPATIBLE_ROOM_VERSION", `Your server does not support room version ${rules.id}`, { room_version: rules.id });
+    }
+    ctx.body = { event: await template(hs, rules, roomId, userId, "knock"), room_version: rules.id };
+  });
+  router.put(`${V1}/send_knock/:roomId/:eventId`, async (ctx) => {
+    const req = await authenticate(ctx, hs, keys);
+    const rules = await rulesOf(ctx.params.roomId);
+    await checkServerAcl(hs, ctx.params.roomId, req.origin);
+    await acceptMembership(hs, req, rules, ctx.params.roomId, ctx.params.eventId, "knock");
+    ctx.body = { knock_room_state: await strippedStateOf(hs, ctx.params.roomId) };
   });
 
   // ---- invites: our user is invited to a room on another server; we countersign ----

@@ -10,6 +10,7 @@ import type { RoomStateReader } from "./engine/state.js";
 import type { RemoteEvents } from "./engine/remote-events.js";
 import type { RemoteServers } from "./remote.js";
 import type { RemoteInvites } from "./rooms/remote-invites.js";
+import type { OpenIdTokens } from "./ephemeral/openid-tokens.js";
 import type { KeyedMutex } from "./util/keyed-mutex.js";
 import type { RateLimiter } from "./http/rate-limit.js";
 import type { PresenceTracker } from "./ephemeral/presence.js";
@@ -61,6 +62,7 @@ export interface ServerContext {
   /** One lock per room, held while an event is checked and persisted, local or remote. */
   readonly roomLocks: KeyedMutex;
   readonly remoteInvites: RemoteInvites;
+  readonly openIdTokens: OpenIdTokens;
   /** Other servers, through federation; plugged in by homeserver.ts once federation is built. */
   remote: RemoteServers;
   readonly eventStream: StreamIdGenerator;

@@ -17,6 +17,7 @@ import { LocalEvents } from "./engine/local-events.js";
 import { RemoteEvents } from "./engine/remote-events.js";
 import { NoFederation } from "./remote.js";
 import { RemoteInvites } from "./rooms/remote-invites.js";
+import { OpenIdTokens } from "./ephemeral/openid-tokens.js";
 import { EventPersister } from "./engine/persist.js";
 import { RoomStateReader } from "./engine/state.js";
 import { createApp } from "./http/app.js";
@@ -86,6 +87,7 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
     config, log, db, signingKey, rooms, events, states, stateReader, persister, localEvents, eventStream, remoteEvents, roomLocks,
     remote: new NoFederation(),
     remoteInvites: new RemoteInvites(db, rooms, persister, eventStream),
+    openIdTokens: new OpenIdTokens(),
     accounts: new AccountStore(db),
     profiles: new ProfileStore(db),
     accountData: await AccountDataStore.open(db),
@@ -129,6 +131,7 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
 /** Stop what runs in the background, then close the database. */
 export async function closeContext(context: ServerContext): Promise<void> {
   context.typing.stop();
+  context.openIdTokens.close();
   await context.notifier.close();
   await context.db.close();
 }

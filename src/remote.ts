@@ -9,6 +9,8 @@ import type { JsonObject } from "./room/types.js";
 export interface RemoteServers {
   /** Join a room held by other servers (make_join, send_join); resolves to the room id once the join is committed here. */
   joinRoom(userId: string, roomId: string, servers: readonly string[], content: JsonObject): Promise<string>;
+  /** Knock on a room held by other servers (make_knock, send_knock); resolves once the knock is recorded here. */
+  knockRoom(userId: string, roomId: string, servers: readonly string[], content: JsonObject): Promise<void>;
   /** Leave a room we are no longer joined to by anyone local, or reject an invite from another server (make_leave, send_leave). */
   leaveRoom(userId: string, roomId: string, servers: readonly string[], content: JsonObject): Promise<void>;
   /** Invite a user of another server (the invite goes to their server to sign first); returns the signed invite. */
@@ -20,6 +22,8 @@ export interface RemoteServers {
   /** /keys/query and /keys/claim for users on one other server. */
   queryKeys(server: string, deviceKeys: Record<string, string[]>): Promise<JsonObject>;
   claimKeys(server: string, oneTimeKeys: Record<string, Record<string, string>>): Promise<JsonObject>;
+  /** Another server's public room directory. */
+  publicRooms(server: string, params: { limit?: number; since?: string; filter?: Record<string, unknown> }): Promise<JsonObject>;
   /** Fetch up to `limit` events of history older than what we hold of a room; resolves to how many were added. */
   backfill(roomId: string, limit: number): Promise<number>;
   /** Queue to-device messages for users on another server (delivered in its next transaction). */
@@ -33,11 +37,13 @@ export class NoFederation implements RemoteServers {
   }
   joinRoom(): Promise<string> { this.fail(); }
   leaveRoom(): Promise<void> { this.fail(); }
+  knockRoom(): Promise<void> { this.fail(); }
   invite(): Promise<JsonObject> { this.fail(); }
   resolveAlias(): Promise<{ roomId: string; servers: string[] }> { this.fail(); }
   profile(): Promise<JsonObject> { this.fail(); }
   queryKeys(): Promise<JsonObject> { this.fail(); }
   claimKeys(): Promise<JsonObject> { this.fail(); }
+  publicRooms(): Promise<JsonObject> { this.fail(); }
   async backfill(): Promise<number> {
     return 0;
   }

@@ -26,7 +26,8 @@ export class RemoteInvites {
     this.listeners.push(listener);
   }
 
-  async store(invite: RoomEvent, strippedState: JsonObject[]): Promise<void> {
+  /** Remember an invite (or our own knock) on a room we are not in. */
+  async store(invite: RoomEvent, strippedState: JsonObject[], membership: "invite" | "knock" = "invite"): Promise<void> {
     const userId = invite.stateKey!;
     if (!(await this.rooms.get(invite.roomId))) {
       // The room's row, so its events can be read; its state stays unknown until a join brings it.
@@ -43,7 +44,7 @@ export class RemoteInvites {
         // Someone here already sees the room (the user is in it): the invite arrives through the room itself.
         if (current?.membership === "join") return;
         await trx("room_memberships")
-          .insert({ room_id: invite.roomId, user_id: userId, membership: "invite", event_id: invite.eventId, sender: invite.sender, stream_ordering: position.id })
+          .insert({ room_id: invite.roomId, user_id: userId, membership, event_id: invite.eventId, sender: invite.sender, stream_ordering: position.id })
           .onConflict(["room_id", "user_id"])
           .merge();
         await trx("remote_invite_state")

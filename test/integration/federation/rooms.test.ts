@@ -152,6 +152,42 @@ for (const engine of ENGINES) {
       await sees(a, alice, "dave is here", privateRoom);
     });
 
+    it("lists another server's public rooms, and vouches for a user with an OpenID token", async () => {
+      assert.equal((await a.http.call("PUT", `${V3}/directory/list/room/${enc(roomId)}`, { visibility: "public" }, alice.access_token)).status, 200);
+      const list = await b.http.call("GET", `${V3}/publicRooms?server=${enc(a.name)}`, undefined, bob.access_token);
+      assert.equal(list.status, 200, JSON.stringify(list.body));
+      assert.ok(list.body.chunk.some((r: { room_id: string; name?: string }) => r.room_id === roomId && r.name === "Across servers"));
+      const alias = await b.http.call("GET", `${V3}/directory/room/${enc(`#fed:${a.name}`)}`, undefined, bob.access_token);
+      assert.equal(alias.body.room_id, roomId);
+      assert.ok(alias.body.servers.includes(a.name));
+      const token = await b.http.call("POST", `${V3}/user/${enc(bob.user_id)}/openid/request_token`, {}, bob.access_token);
+      assert.equal(token.body.matrix_server_name, b.name);
+      const info = await a.server.federation.client.request(b.name, "GET", "/_matrix/federation/v1/openid/userinfo", { query: { access_token: token.body.access_token }, unsigned: true });
+      assert.deepEqual(info, { sub: bob.user_id });
+      await assert.rejects(a.server.federation.client.request(b.name, "GET", "/_matrix/federation/v1/openid/userinfo", { query: { access_token: "nope" }, unsigned: true }));
+    });
+
+    it("lets a user of another server knock, and be let in", async () => {
+      const erin = await c.http.register("erin");
+      const created = await a.http.call("POST", `${V3}/createRoom`, { preset: "private_chat", name: "Knock here", initial_state: [{ type: "m.room.join_rules", state_key: "", content: { join_rule: "knock" } }] }, alice.access_token);
+      const knockRoom = created.body.room_id as string;
+      const knocked = await c.http.call("POST", `${V3}/knock/${enc(knockRoom)}?via=${enc(a.name)}`, { reason: "let me in" }, erin.access_token);
+      assert.equal(knocked.status, 200, JSON.stringify(knocked.body));
+      const sync = await c.http.call("GET", `${V3}/sync?timeout=0`, undefined, erin.access_token);
+      assert.ok(sync.body.rooms.knock[knockRoom], "erin sees her knock");
+      await eventually("alice to see the knock", async () => {
+        const r = await a.http.call("GET", `${V3}/rooms/${enc(knockRoom)}/state/m.room.member/${enc(erin.user_id)}`, undefined, alice.access_token);
+        return r.body.membership === "knock" ? true : undefined;
+      });
+      assert.equal((await a.http.call("POST", `${V3}/rooms/${enc(knockRoom)}/invite`, { user_id: erin.user_id }, alice.access_token)).status, 200);
+      await eventually("erin to be invited", async () => {
+        const r = await c.http.call("GET", `${V3}/sync?timeout=0`, undefined, erin.access_token);
+        return r.body.rooms?.invite?.[knockRoom] ? true : undefined;
+      });
+      const joined = await c.http.call("POST", `${V3}/rooms/${enc(knockRoom)}/join`, {}, erin.access_token);
+      assert.equal(joined.status, 200, JSON.stringify(joined.body));
+    });
+
     it("backfills history from before the join when a joiner paginates back", async () => {
       const created = await a.http.call("POST", `${V3}/createRoom`, { preset: "public_chat", name: "History" }, alice.access_token);
       const historyRoom = created.body.room_id as string;
