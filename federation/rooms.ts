@@ -12,7 +12,8 @@ import { BadSignatureError } from "../src/engine/remote-events.js";
 import { MatrixError, badJson, forbidden, notFound } from "../src/http/errors.js";
 import { serverNameOf } from "../src/room/identifiers.js";
 import { signEvent } from "../src/room/event.js";
-import { AuthError, EventFormatError, type JsonObject, type PDU, type RoomEvent } from "../src/room/types.js";
+import { redactPdu } from "../src/room/redaction.js";
+import { AuthError, EventFormatError, stateKey, type JsonObject, type PDU, type RoomEvent } from "../src/room/types.js";
 import { getRoomVersion, type RoomVersionRules } from "../src/room/versions.js";
 import { authenticate, checkServerAcl, type FederationRequest } from "./inbound-auth.js";
 import type { KeyRing } from "./key-ring.js";
@@ -91,7 +92,7 @@ export function registerRoomRoutes(router: Router, hs: ServerContext, keys: KeyR
     if (!s) throw notFound("Unknown event");
     await checkServerAcl(hs, s.event.roomId, req.origin);
     if (!(await serverHasMember(hs, s.event.roomId, req.origin))) throw forbidden("Your server has no one in this room");
-    ctx.body = { origin: hs.config.server_name, origin_server_ts: Date.now(), pdus: [wirePdu(s.event)] };
+    ctx.body = { origin: hs.config.server_name, origin_server_ts: Date.now(), pdus: await forServer(hs, [s.event], req.origin) };
   });
 
   const stateAt = async (ctx: Context) => {
@@ -124,15 +125,15 @@ export function registerRoomRoutes(router: Router, hs: ServerContext, keys: KeyR
   });
 
   router.get(`${V1}/backfill/:roomId`, async (ctx) => {
-    await inRoom(ctx, ctx.params.roomId);
+    const req = await inRoom(ctx, ctx.params.roomId);
     const from = ([] as unknown[]).concat(ctx.query.v ?? []).filter((v): v is string => typeof v === "string");
     const limit = Math.min(MAX_BACKFILL, Math.max(1, Number(ctx.query.limit ?? 10) || 10));
     const events = await walkBack(hs, ctx.params.roomId, from, limit, new Set(), 0);
-    ctx.body = { origin: hs.config.server_name, origin_server_ts: Date.now(), pdus: events.map(wirePdu) };
+    ctx.body = { origin: hs.config.server_name, origin_server_ts: Date.now(), pdus: await forServer(hs, events, req.origin) };
   });
 
   router.post(`${V1}/get_missing_events/:roomId`, async (ctx) => {
-    const { body } = await inRoom(ctx, ctx.params.roomId);
+    const { body, origin } = await inRoom(ctx, ctx.params.roomId);
     const strings = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : []);
     const latest = strings(body.latest_events);
     const earliest = new Set(strings(body.earliest_events));
@@ -141,7 +142,7 @@ export function registerRoomRoutes(router: Router, hs: ServerContext, keys: KeyR
     const starts = (await hs.events.getEvents(latest));
     const prevs = [...starts.values()].filter((s) => s.event.roomId === ctx.params.roomId).flatMap((s) => s.event.prevEventIds);
     const events = await walkBack(hs, ctx.params.roomId, prevs, limit, earliest, minDepth);
-    ctx.body = { events: events.reverse().map(wirePdu) };
+    ctx.body = { events: await forServer(hs, events.reverse(), origin) };
   });
 
   // ---- joins ----
@@ -239,6 +240,46 @@ export function registerRoomRoutes(router: Router, hs: ServerContext, keys: KeyR
     if (typeof pdu !== "object" || pdu === null) throw badJson("event is required");
     ctx.body = { event: await receiveInvite(hs, req.origin, rules, ctx.params.roomId, ctx.params.eventId, pdu, body.invite_room_state) };
   });
+}
+
+/**
+ * History visibility for a server: an event is shown whole only if the
+ * server's users could see it (world_readable and shared history, or
+ * invited/joined history with a user of that server invited/joined at the
+ * event); otherwise it is sent redacted, so the DAG stays whole but the
+ * content does not leak.
+ */
+export async function forServer(hs: ServerContext, events: RoomEvent[], server: string): Promise<JsonObject[]> {
+  const stored = await hs.events.getEvents(events.map((e) => e.eventId));
+  const snapshots = new Map<number, ReadonlyMap<string, string>>();
+  const out: JsonObject[] = [];
+  for (const ev of events) {
+    const snap = stored.get(ev.eventId)?.stateSnapshot;
+    let visible = true;
+    if (snap !== null && snap !== undefined) {
+      let state = snapshots.get(snap);
+      if (!state) snapshots.set(snap, (state = await hs.states.getSnapshot(snap)));
+      const visId = state.get(stateKey("m.room.history_visibility", ""));
+      const vis = visId ? String((await hs.events.getEvent(visId))?.event.content.history_visibility ?? "shared") : "shared";
+      if (vis === "invited" || vis === "joined") {
+        const allowed = vis === "invited" ? ["join", "invite"] : ["join"];
+        visible = false;
+        const memberIds: string[] = [];
+        for (const [k, id] of state) {
+          if (k.startsWith("m.room.member\u0000") && k.endsWith(`:${server}`)) memberIds.push(id);
+        }
+        for (const m of (await hs.events.getEvents(memberIds)).values()) {
+          if (allowed.includes(String(m.event.content.membership))) {
+            visible = true;
+            break;
+          }
+        }
+      }
+    }
+    const rules = getRoomVersion(ev.roomVersion)!;
+    out.push(visible ? wirePdu(ev) : (redactPdu(wirePdu(ev) as unknown as PDU, rules) as unknown as JsonObject));
+  }
+  return out;
 }
 
 /** Does `server` have a joined member in the room (or did it ever, for a world-readable room)? */
