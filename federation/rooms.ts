@@ -13,6 +13,7 @@ import { MatrixError, badJson, forbidden, notFound } from "../src/http/errors.js
 import { serverNameOf } from "../src/room/identifiers.js";
 import { signEvent } from "../src/room/event.js";
 import { redactPdu } from "../src/room/redaction.js";
+import { powerLevelsOf, userPowerLevel } from "../src/room/power-levels.js";
 import { AuthError, EventFormatError, stateKey, type JsonObject, type PDU, type RoomEvent } from "../src/room/types.js";
 import { getRoomVersion, type RoomVersionRules } from "../src/room/versions.js";
 import { authenticate, checkServerAcl, type FederationRequest } from "./inbound-auth.js";
@@ -156,7 +157,9 @@ export function registerRoomRoutes(router: Router, hs: ServerContext, keys: KeyR
     if (!supported.includes(rules.id)) {
       throw new MatrixError(400, "M_INCOMPATIBLE_ROOM_VERSION", `Your server does not support room version ${rules.id}`, { room_version: rules.id });
     }
-    ctx.body = { event: await template(hs, rules, roomId, userId, "join"), room_version: rules.id };
+    const authoriser = await restrictedJoinAuthoriser(hs, rules, roomId, userId);
+    const extra: JsonObject = authoriser ? { join_authorised_via_users_server: authoriser } : {};
+    ctx.body = { event: await template(hs, rules, roomId, userId, "join", extra), room_version: rules.id };
   });
 
   const sendJoin = async (ctx: Context) => {
@@ -311,17 +314,47 @@ async function walkBack(hs: ServerContext, roomId: string, from: string[], limit
 }
 
 /** A membership event template for a remote user (make_join, make_leave): built and checked here, unsigned. */
-async function template(hs: ServerContext, rules: RoomVersionRules, roomId: string, userId: string, membership: string): Promise<JsonObject> {
+async function template(hs: ServerContext, rules: RoomVersionRules, roomId: string, userId: string, membership: string, extra: JsonObject = {}): Promise<JsonObject> {
   const extremities = await hs.events.forwardExtremities(roomId);
   let prepared;
   try {
-    prepared = await hs.localEvents.prepare(rules, roomId, { type: "m.room.member", stateKey: userId, sender: userId, content: { membership } }, extremities);
+    prepared = await hs.localEvents.prepare(rules, roomId, { type: "m.room.member", stateKey: userId, sender: userId, content: { ...extra, membership } }, extremities);
   } catch (err) {
     if (err instanceof AuthError) throw forbidden(`You are not allowed to ${membership} this room: ${err.message}`);
     throw err;
   }
   const { signatures: _s, hashes: _h, unsigned: _u, event_id: _id, ...tmpl } = prepared.event.pdu;
   return { ...tmpl, origin: hs.config.server_name } as JsonObject;
+}
+
+/**
+ * For a restricted room the user is not invited to: one of our joined
+ * users who may invite, to vouch for the join, if the user is in one of the
+ * rooms the join rules allow (as far as we can see: rooms we are in).
+ * Undefined when the room is not restricted or the user needs no voucher.
+ */
+async function restrictedJoinAuthoriser(hs: ServerContext, rules: RoomVersionRules, roomId: string, userId: string): Promise<string | undefined> {
+  if (!rules.restrictedJoins) return undefined;
+  const current = await hs.states.currentState(roomId);
+  const jrId = current.get(stateKey("m.room.join_rules", ""));
+  const jr = jrId ? (await hs.events.getEvent(jrId))?.event.content : undefined;
+  const rule = jr?.join_rule;
+  if (rule !== "restricted" && rule !== "knock_restricted") return undefined;
+  const mine = await hs.states.membershipOf(roomId, userId);
+  if (mine === "join" || mine === "invite") return undefined;
+  const allow = Array.isArray(jr?.allow) ? jr.allow : [];
+  let allowed = false;
+  for (const a of allow) {
+    if (typeof a !== "object" || a === null || Array.isArray(a) || a.type !== "m.room_membership" || typeof a.room_id !== "string") continue;
+    if ((await hs.states.membershipOf(a.room_id, userId)) === "join") allowed = true;
+  }
+  if (!allowed) throw new MatrixError(400, "M_UNABLE_TO_AUTHORISE_JOIN", "The user is not in any room the join rules allow (that this server knows of)");
+  const lookup = await hs.stateReader.authLookup(current, [["m.room.create", ""], ["m.room.power_levels", ""]]);
+  const needed = Number(powerLevelsOf(lookup, rules).invite ?? 0);
+  for (const u of await hs.states.membersOfRoom(roomId, "join")) {
+    if (serverNameOf(u) === hs.config.server_name && userPowerLevel(lookup, u, rules) >= needed) return u;
+  }
+  throw new MatrixError(400, "M_UNABLE_TO_GRANT_JOIN", "No one here may vouch for this join");
 }
 
 /** A signed join or leave from the user's server: checked and persisted like any remote event; it must be accepted. */
@@ -332,9 +365,14 @@ async function acceptMembership(hs: ServerContext, req: FederationRequest, rules
     throw badJson(`Expected a ${membership} event for the sender in this room`);
   }
   if (serverNameOf(String(pdu.sender)) !== req.origin) throw forbidden("The user is not on the requesting server");
+  // A restricted join one of our users vouches for carries our signature too.
+  const via = content.join_authorised_via_users_server;
+  const signedPdu = membership === "join" && typeof via === "string" && serverNameOf(via) === hs.config.server_name
+    ? signEvent(pdu, hs.config.server_name, hs.signingKey, rules)
+    : pdu;
   let result;
   try {
-    result = await hs.remoteEvents.receive(req.origin, pdu, rules);
+    result = await hs.remoteEvents.receive(req.origin, signedPdu, rules);
   } catch (err) {
     if (err instanceof BadSignatureError || err instanceof EventFormatError) throw new MatrixError(400, "M_BAD_JSON", err.message);
     throw err;

@@ -188,6 +188,24 @@ for (const engine of ENGINES) {
       assert.equal(joined.status, 200, JSON.stringify(joined.body));
     });
 
+    it("lets a member of an allowed room join a restricted room through another server", async () => {
+      const created = await a.http.call("POST", `${V3}/createRoom`, {
+        preset: "private_chat",
+        name: "Members of the space only",
+        initial_state: [{ type: "m.room.join_rules", state_key: "", content: { join_rule: "restricted", allow: [{ type: "m.room_membership", room_id: roomId }] } }],
+      }, alice.access_token);
+      const restricted = created.body.room_id as string;
+      // Bob (in the allowed room) may join; dave (not in it) may not.
+      const ok = await b.http.call("POST", `${V3}/join/${enc(restricted)}?via=${enc(a.name)}`, {}, bob.access_token);
+      assert.equal(ok.status, 200, JSON.stringify(ok.body));
+      const member = await a.http.call("GET", `${V3}/rooms/${enc(restricted)}/state/m.room.member/${enc(bob.user_id)}`, undefined, alice.access_token);
+      assert.equal(member.body.join_authorised_via_users_server, alice.user_id);
+      const outsider = await c.http.register("frank");
+      const refused = await c.http.call("POST", `${V3}/join/${enc(restricted)}?via=${enc(a.name)}`, {}, outsider.access_token);
+      assert.equal(refused.status, 400);
+      assert.equal(refused.body.errcode, "M_UNABLE_TO_AUTHORISE_JOIN");
+    });
+
     it("backfills history from before the join when a joiner paginates back", async () => {
       const created = await a.http.call("POST", `${V3}/createRoom`, { preset: "public_chat", name: "History" }, alice.access_token);
       const historyRoom = created.body.room_id as string;
