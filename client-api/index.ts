@@ -17,6 +17,11 @@ import { registerProfile } from "./profile.js";
 import { registerPushRules } from "./push-rules.js";
 import { registerReceipts } from "./receipts.js";
 import { registerServerInfo } from "./server-info.js";
+import { registerSearch } from "./search.js";
+import { registerUserDirectory } from "./user-directory.js";
+import { registerHierarchy } from "./hierarchy.js";
+import { registerReports } from "./report.js";
+import { registerEventReportAdmin } from "./admin/event-reports.js";
 import { registerDevices } from "./devices.js";
 import { registerKeys } from "./keys.js";
 import { registerToDevice } from "./to-device.js";
@@ -42,5 +47,10 @@ export function createClientApi(hs: ServerContext): Router {
   registerToDevice(router, hs);
   registerRooms(router, hs);
   registerSync(router, hs);
+  registerSearch(router, hs);
+  registerUserDirectory(router, hs);
+  registerHierarchy(router, hs);
+  registerReports(router, hs);
+  registerEventReportAdmin(router, hs);
   return router;
 }

@@ -36,6 +36,9 @@ export interface Config {
     requires_token: boolean;
     shared_secret: string;
   };
+  user_directory: {
+    search_all_users: boolean;
+  };
   rate_limits: {
     message: RateLimitSetting;
     login: RateLimitSetting;
@@ -150,6 +153,9 @@ export const SCHEMA: Schema = {
     enabled: boolean,
     requires_token: boolean,
     shared_secret: string,
+  },
+  user_directory: {
+    search_all_users: boolean,
   },
   rate_limits: {
     message: { per_second: number(0, 1e6), burst: integer(1, 1e9) },
