@@ -1,6 +1,7 @@
 /** GET/PUT /presence/{userId}/status. */
 import type Router from "@koa/router";
 import type { ServerContext } from "../src/context.js";
+import { serverNameOf } from "../src/room/identifiers.js";
 import { PRESENCE_STATES, type PresenceState } from "../src/ephemeral/presence.js";
 import { requireUser } from "../src/http/auth.js";
 import { readJsonObject } from "../src/http/body.js";
@@ -23,7 +24,9 @@ export function registerPresence(router: Router, hs: ServerContext): void {
   router.get("/_matrix/client/v3/presence/:userId/status", async (ctx) => {
     await requireUser(ctx, hs.accounts);
     const userId = ctx.params.userId;
-    if (!(await hs.accounts.userExists(userId))) throw notFound("Unknown user");
+    // Another server's user: what their server last told us (their m.presence EDUs), offline if nothing.
+    const local = serverNameOf(userId) === hs.config.server_name;
+    if (local && !(await hs.accounts.userExists(userId))) throw notFound("Unknown user");
     ctx.body = hs.presence.content(hs.presence.get(userId));
   });
 }

@@ -1,7 +1,7 @@
 /**
  * What our users do that other servers in their rooms must hear of but
  * that is not part of any room's history: typing, public read receipts,
- * and changes to their devices. Each becomes an EDU in the queues of the
+ * presence, and changes to their devices. Each becomes an EDU in the queues of the
  * servers concerned.
  */
 import type { ServerContext } from "../src/context.js";
@@ -27,6 +27,19 @@ export function queueEphemeralEdus(hs: ServerContext, sender: FederationSender):
     if (r.threadId !== undefined) data.thread_id = r.threadId;
     const content = { [roomId]: { "m.read": { [r.userId]: { event_ids: [r.eventId], data } } } };
     sender.serversInRoom(undefined, roomId).then((servers) => sender.queueEdu(servers, "m.receipt", content)).catch(fail("a receipt"));
+  });
+
+  // Presence goes to every server sharing a room with the user; a change is rare (online, away, offline), not every request.
+  hs.presence.listen((userId) => {
+    if (!ours(userId)) return;
+    void (async () => {
+      const servers = new Set<string>();
+      for (const roomId of await hs.states.roomsForUser(userId, "join")) for (const s of await sender.serversInRoom(undefined, roomId)) servers.add(s);
+      servers.delete(hs.config.server_name);
+      if (servers.size === 0) return;
+      const content = hs.presence.content(hs.presence.get(userId));
+      await sender.queueEdu([...servers], "m.presence", { push: [{ user_id: userId, ...content }] });
+    })().catch(fail("a presence change"));
   });
 
   hs.deviceLists.listen((userId) => {

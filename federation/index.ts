@@ -14,7 +14,8 @@ import { MatrixError, badJson, notFound } from "../src/http/errors.js";
 import { isValidServerName, serverNameOf } from "../src/room/identifiers.js";
 import type { JsonObject } from "../src/room/types.js";
 import { FederationClient } from "./client.js";
-import { authenticate } from "./inbound-auth.js";
+import { authenticate, checkServerAcl } from "./inbound-auth.js";
+import { SpaceHierarchy } from "../src/rooms/hierarchy.js";
 import { KeyRing } from "./key-ring.js";
 import { FederationRemote } from "./remote-servers.js";
 import { FederationRoomSource } from "./room-source.js";
@@ -113,6 +114,17 @@ export function createFederation(hs: ServerContext): Federation {
   router.post(`${V1}/publicRooms`, async (ctx) => {
     const { body } = await authenticate(ctx, hs, keys);
     await publicRoomsFor(ctx, body.limit, body.since, body.filter);
+  });
+
+  // Spaces: the room and its children held here that the asking server's users could peek or join (no pagination over federation).
+  const spaces = new SpaceHierarchy(hs);
+  router.get(`${V1}/hierarchy/:roomId`, async (ctx) => {
+    const { origin } = await authenticate(ctx, hs, keys);
+    const roomId = ctx.params.roomId;
+    await checkServerAcl(hs, roomId, origin);
+    const suggested = ctx.query.suggested_only;
+    if (suggested !== undefined && suggested !== "true" && suggested !== "false") throw new MatrixError(400, "M_INVALID_PARAM", "suggested_only must be true or false");
+    ctx.body = await spaces.forServer(origin, roomId, suggested === "true");
   });
 
   // OpenID: another service (an integration manager, a widget) checks who holds a token one of our users gave it. No X-Matrix here.

@@ -18,7 +18,7 @@ import type { FederationSender } from "./sender.js";
 const V1 = "/_matrix/federation/v1";
 
 /** A PDU's event id, or "" when it is too malformed to have one (it will be dropped anyway). */
-function eventIdOf(pdu: PDU, rules: RoomVersionRules): string {
+export function eventIdOf(pdu: PDU, rules: RoomVersionRules): string {
   try {
     return toRoomEvent(pdu, rules).eventId;
   } catch {
@@ -188,6 +188,17 @@ export class FederationRemote implements RemoteServers {
     } catch (err) {
       throw asMatrixError(err);
     }
+  }
+
+  async spaceHierarchy(roomId: string, via: readonly string[], suggestedOnly: boolean): Promise<unknown> {
+    for (const server of [...new Set(via)].filter((s) => s !== this.ourName).slice(0, 3)) {
+      try {
+        return await this.client.request(server, "GET", `${V1}/hierarchy/${enc(roomId)}`, { query: { suggested_only: suggestedOnly } });
+      } catch (err) {
+        this.hs.log.info("could not read a space", { server, room_id: roomId, err: String((err as Error)?.message ?? err) });
+      }
+    }
+    return undefined;
   }
 
   async resolveAlias(alias: string): Promise<{ roomId: string; servers: string[] }> {

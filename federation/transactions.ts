@@ -14,8 +14,10 @@ import { serverNameOf } from "../src/room/identifiers.js";
 import type { JsonObject, PDU } from "../src/room/types.js";
 import { getRoomVersion } from "../src/room/versions.js";
 import { authenticate, serverAllowedByAcl } from "./inbound-auth.js";
+import { eventIdOf } from "./remote-servers.js";
 import type { KeyRing } from "./key-ring.js";
 import { stateKey } from "../src/room/types.js";
+import { PRESENCE_STATES, type PresenceState } from "../src/ephemeral/presence.js";
 
 const MAX_PDUS = 50;
 const MAX_EDUS = 100;
@@ -47,7 +49,8 @@ export function registerTransactions(router: Router, hs: ServerContext, keys: Ke
       const version = roomId === undefined ? undefined : await hs.rooms.version(roomId);
       const rules = version === undefined ? undefined : getRoomVersion(version);
       if (!rules || !roomId) continue; // a room we are not in: nothing to do with it
-      const id = typeof pdu.event_id === "string" ? pdu.event_id : undefined;
+      // From room version 3 a PDU carries no event_id: the answer is keyed by the id it hashes to.
+      const id = typeof pdu.event_id === "string" ? pdu.event_id : eventIdOf(pdu, rules) || undefined;
       try {
         if (!(await aclAllows(hs, roomId, origin))) throw new Error("server is banned by the room's ACL");
         const r = await hs.remoteEvents.receive(origin, pdu, rules);
@@ -136,8 +139,17 @@ async function receiveEdu(hs: ServerContext, origin: string, type: string, conte
       await hs.toDevice.send(sender, `federation:${origin}`, typeof message_id === "string" ? message_id : null, queued);
       return;
     }
+    case "m.presence": {
+      if (!Array.isArray(content.push)) return;
+      for (const p of content.push) {
+        if (!isObject(p) || !ours(p.user_id) || typeof p.presence !== "string" || !PRESENCE_STATES.has(p.presence)) continue;
+        const ago = typeof p.last_active_ago === "number" && p.last_active_ago >= 0 ? p.last_active_ago : undefined;
+        hs.presence.set(p.user_id, p.presence as PresenceState, typeof p.status_msg === "string" ? p.status_msg : undefined, ago);
+      }
+      return;
+    }
     default:
-      // Presence and unknown EDUs: accepted and ignored.
+      // Unknown EDUs: accepted and ignored.
       return;
   }
 }

@@ -35,6 +35,7 @@ import { KeyBackupStore } from "./storage/key-backup-store.js";
 import { ProfileStore } from "./storage/profile-store.js";
 import { ReceiptStore } from "./storage/receipt-store.js";
 import { RegistrationTokenStore } from "./storage/registration-token-store.js";
+import { serverNameOf } from "./room/identifiers.js";
 import { TypingTracker } from "./ephemeral/typing.js";
 import { PresenceTracker } from "./ephemeral/presence.js";
 import { RoomStore } from "./storage/room-store.js";
@@ -117,7 +118,12 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
   context.receipts.listen((roomId) => void notifier.wakeRoom(roomId));
   context.accountData.listen((userId) => notifier.wake([userId]));
   context.remoteInvites.listen((userId) => notifier.wake([userId]));
-  context.presence.listen((userId) => notifier.wake([userId]));
+  // A user of ours wakes only their own syncs (a change wakes everyone sharing a room only when it comes from another server,
+  // where changes arrive rarely, batched per transaction): waking every room-mate of every local change would cost n² wake-ups.
+  context.presence.listen((userId) => {
+    if (serverNameOf(userId) === config.server_name) return notifier.wake([userId]);
+    void context.states.roomsForUser(userId, "join").then((rooms) => { for (const r of rooms) void notifier.wakeRoom(r); }, () => {});
+  });
   context.toDevice.listen((userIds) => notifier.wake(userIds));
   context.deviceLists.listen((userId) => {
     localUsersToTell(context, userId).then((users) => notifier.wake(users), (err) => log.warn("device list wake failed", { err: String(err) }));

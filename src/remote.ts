@@ -26,6 +26,8 @@ export interface RemoteServers {
   publicRooms(server: string, params: { limit?: number; since?: string; filter?: Record<string, unknown> }): Promise<JsonObject>;
   /** Fetch up to `limit` events of history older than what we hold of a room; resolves to how many were added. */
   backfill(roomId: string, limit: number): Promise<number>;
+  /** A space held by other servers (federation /hierarchy through one of `via`): their raw answer, or undefined if none answered. */
+  spaceHierarchy(roomId: string, via: readonly string[], suggestedOnly: boolean): Promise<unknown>;
   /** Queue to-device messages for users on another server (delivered in its next transaction). */
   sendToDevice(server: string, sender: string, type: string, messageId: string, messages: Record<string, Record<string, JsonObject>>): Promise<void>;
 }
@@ -46,6 +48,10 @@ export class NoFederation implements RemoteServers {
   publicRooms(): Promise<JsonObject> { this.fail(); }
   async backfill(): Promise<number> {
     return 0;
+  }
+  // Other servers' spaces are simply not listed.
+  async spaceHierarchy(): Promise<unknown> {
+    return undefined;
   }
   // Messages for other servers go nowhere when there is no federation, as for an unknown device.
   async sendToDevice(): Promise<void> {}

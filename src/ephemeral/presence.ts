@@ -34,10 +34,14 @@ export class PresenceTracker {
     this.listeners.push(listener);
   }
 
-  set(userId: string, presence: PresenceState, statusMsg?: string): void {
+  /**
+   * A user's presence: ours from their clients, or another server's user
+   * from its m.presence EDU, which says how long ago they were last active.
+   */
+  set(userId: string, presence: PresenceState, statusMsg?: string, lastActiveAgo?: number): void {
     const old = this.users.get(userId);
     const unchanged = old && old.presence === presence && old.statusMsg === statusMsg;
-    const lastActiveTs = presence === "online" ? this.now() : old?.lastActiveTs ?? this.now();
+    const lastActiveTs = lastActiveAgo !== undefined ? this.now() - lastActiveAgo : presence === "online" ? this.now() : old?.lastActiveTs ?? this.now();
     if (unchanged) {
       // Activity refreshes last_active silently: not a change worth waking anyone for.
       this.users.set(userId, { ...old, lastActiveTs });
@@ -49,6 +53,12 @@ export class PresenceTracker {
 
   get(userId: string): PresenceRecord | undefined {
     return this.users.get(userId);
+  }
+
+  /** Every record changed after `position` (a scan: changes are few, and the map holds only users seen since start). */
+  *changedSince(position: number): Iterable<PresenceRecord> {
+    if (position >= this.counter) return;
+    for (const rec of this.users.values()) if (rec.position > position) yield rec;
   }
 
   /** The m.presence content a client sees. */

@@ -406,17 +406,24 @@ export class SyncBuilder {
     return global;
   }
 
-  /** Presence of the user and of local users sharing a room with them, changed since `from`. */
+  /** Presence of the user and of users (ours or other servers') sharing a room with them, changed since `from`. */
   private async presence(me: Requester, roomIds: string[], from: SyncPosition | null, filter: SyncFilter): Promise<JsonObject[]> {
     if (!allowsEvent(filter.presence, "m.presence")) return [];
-    const users = new Set<string>([me.userId]);
-    for (const roomId of roomIds) for (const u of await this.hs.notifier.localUsers(roomId)) users.add(u);
     const after = from === null || from.presence > this.hs.presence.position ? 0 : from.presence;
+    const changed = [...this.hs.presence.changedSince(after)];
+    if (changed.length === 0) return [];
+    const local = new Set<string>([me.userId]);
+    for (const roomId of roomIds) for (const u of await this.hs.notifier.localUsers(roomId)) local.add(u);
+    const mine = new Set(roomIds);
     const out: JsonObject[] = [];
-    for (const u of users) {
-      const rec = this.hs.presence.get(u);
-      if (!rec || rec.position <= after || serverNameOf(u) !== this.hs.config.server_name) continue;
+    for (const rec of changed) {
+      const u = rec.userId;
       if (filter.presence.senders && !filter.presence.senders.includes(u)) continue;
+      if (serverNameOf(u) === this.hs.config.server_name) {
+        if (!local.has(u)) continue;
+      } else if (!(await this.hs.states.roomsForUser(u, "join")).some((r) => mine.has(r))) {
+        continue;
+      }
       out.push({ type: "m.presence", sender: u, content: this.hs.presence.content(rec) as JsonObject });
     }
     return out;

@@ -130,6 +130,28 @@ for (const engine of ENGINES) {
       });
     });
 
+    it("carries presence, and wakes a waiting sync with it", async () => {
+      let since = (await a.http.call("GET", `${V3}/sync?timeout=0`, undefined, alice.access_token)).body.next_batch;
+      // Long-polls on A with a 20 s timeout: only bob's presence (from B) can answer them all within 15 s.
+      const first = a.http.call("GET", `${V3}/sync?timeout=20000&since=${enc(since)}`, undefined, alice.access_token);
+      const began = Date.now();
+      const set = await b.http.call("PUT", `${V3}/presence/${enc(bob.user_id)}/status`, { presence: "unavailable", status_msg: "at lunch" }, bob.access_token);
+      assert.equal(set.status, 200);
+      let got: { content: { presence: string; status_msg?: string } } | undefined;
+      for (let poll = first; !got && Date.now() - began < 15_000;) {
+        const r = await poll;
+        got = (r.body.presence?.events ?? []).find((e: { sender: string }) => e.sender === bob.user_id);
+        since = r.body.next_batch;
+        poll = a.http.call("GET", `${V3}/sync?timeout=20000&since=${enc(since)}`, undefined, alice.access_token);
+        if (got) void poll.catch(() => {});
+      }
+      assert.ok(got, "bob's presence reached alice's sync within 15 s");
+      assert.equal(got.content.presence, "unavailable");
+      assert.equal(got.content.status_msg, "at lunch");
+      const direct = await a.http.call("GET", `${V3}/presence/${enc(bob.user_id)}/status`, undefined, alice.access_token);
+      assert.equal(direct.body.presence, "unavailable");
+    });
+
     it("reads a remote profile", async () => {
       const p = await a.http.call("GET", `${V3}/profile/${enc(bob.user_id)}`, undefined, alice.access_token);
       assert.equal(p.status, 200);

@@ -2,8 +2,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { fts5Query, highlightsIn, searchableText, searchWords, tsQuery } from "../../../src/search/terms.js";
-import { sortChildren } from "../../../src/rooms/hierarchy.js";
-import type { RoomEvent } from "../../../src/room/types.js";
+import { sortChildren, type SpaceChild } from "../../../src/rooms/hierarchy.js";
 
 describe("search terms", () => {
   it("reads message bodies, and names and topics only as state", () => {
@@ -32,10 +31,10 @@ describe("search terms", () => {
 });
 
 describe("space children order", () => {
-  const child = (id: string, ts: number, order?: unknown) =>
-    ({ type: "m.space.child", stateKey: id, originServerTs: ts, content: { via: ["x"], ...(order !== undefined ? { order } : {}) } }) as unknown as RoomEvent;
+  const child = (id: string, ts: number, order?: string) =>
+    ({ roomId: id, via: ["x"], originServerTs: ts, content: { via: ["x"], ...(order !== undefined ? { order } : {}) } }) satisfies SpaceChild;
   it("puts valid orders first (by code point), then the rest by timestamp, ties by room id", () => {
     const sorted = sortChildren([child("!e", 1), child("!d", 5, "aaaa"), child("!c", 9, " "), child("!b", 1), child("!a", 3, "\n bad"), child("!f", 2, "aaaa")]);
-    assert.deepEqual(sorted.map((e) => e.stateKey), ["!c", "!f", "!d", "!b", "!e", "!a"]);
+    assert.deepEqual(sorted.map((e) => e.roomId), ["!c", "!f", "!d", "!b", "!e", "!a"]);
   });
 });
