@@ -250,5 +250,20 @@ for (const engine of ENGINES) {
       const got = (await bodies(c, carol)).filter((x) => x.startsWith("while C"));
       assert.deepEqual(got, ["while C was down 1", "while C was down 2", "while C was down 3"]);
     });
+
+    it("keeps what it had queued across its own restart, and delivers it once the peer is back", async () => {
+      await c.server.stop();
+      for (const text of ["queued 1", "queued 2"]) await say(a, alice, text);
+      // The sender's queue is in its database: a restart of A while C is still down forgets nothing.
+      await a.restart();
+      const queued = await a.server.context.db.knex("federation_outbox").where({ destination: c.name }).count({ n: "*" }).first();
+      assert.ok(Number(queued?.n) >= 2, `A still holds what C has not received (${queued?.n})`);
+      await c.restart();
+      // A learns C is back when C next talks to it (C's own queue, or its first request), or when A's backoff expires.
+      await say(c, carol, "C is back");
+      await sees(c, carol, "queued 2", roomId);
+      const got = (await bodies(c, carol)).filter((x) => x.startsWith("queued"));
+      assert.deepEqual(got, ["queued 1", "queued 2"]);
+    });
   });
 }
