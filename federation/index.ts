@@ -53,6 +53,13 @@ export function createFederation(hs: ServerContext): Federation {
   registerRoomRoutes(router, hs, keys);
   registerTransactions(router, hs, keys, (origin) => sender.markAlive(origin));
 
+  // Delegation (server-server API: resolving server names): where other servers should connect for our name, when the operator says.
+  router.get("/.well-known/matrix/server", (ctx) => {
+    const target = hs.config.federation.well_known_server;
+    if (!target) throw notFound("No server delegation is configured");
+    ctx.body = { "m.server": target };
+  });
+
   // ---- keys: unauthenticated by design (they are how authentication starts) ----
   router.get("/_matrix/key/v2/server", (ctx) => {
     ctx.body = keys.ownKeys();

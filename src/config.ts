@@ -56,6 +56,7 @@ export interface Config {
     request_timeout_ms: number;
     retry_initial_ms: number;
     retry_max_ms: number;
+    well_known_server: string;
   };
   log_level: "error" | "warn" | "info" | "debug";
 }
@@ -174,6 +175,7 @@ export const SCHEMA: Schema = {
     request_timeout_ms: integer(100, 600_000),
     retry_initial_ms: integer(10, 24 * 3600 * 1000),
     retry_max_ms: integer(10, 7 * 24 * 3600 * 1000),
+    well_known_server: string,
   },
   log_level: oneOf("error", "warn", "info", "debug"),
 };
