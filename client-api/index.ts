@@ -25,6 +25,7 @@ import { registerEventReportAdmin } from "./admin/event-reports.js";
 import { registerDevices } from "./devices.js";
 import { registerKeys } from "./keys.js";
 import { registerToDevice } from "./to-device.js";
+import { registerDehydratedDevice } from "./dehydrated-device.js";
 import { InteractiveAuth } from "./uia.js";
 
 export function createClientApi(hs: ServerContext): Router {
@@ -45,6 +46,7 @@ export function createClientApi(hs: ServerContext): Router {
   registerDevices(router, hs, uia);
   registerKeys(router, hs, uia);
   registerToDevice(router, hs);
+  registerDehydratedDevice(router, hs);
   registerRooms(router, hs);
   registerSync(router, hs);
   registerSearch(router, hs);

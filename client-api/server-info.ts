@@ -15,7 +15,8 @@ export const SUPPORTED_VERSIONS = ["v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6
 
 export function registerServerInfo(router: Router, hs: ServerContext): void {
   router.get("/_matrix/client/versions", (ctx) => {
-    ctx.body = { versions: SUPPORTED_VERSIONS, unstable_features: {} };
+    // Dehydrated devices (MSC3814), as Element probes for them.
+    ctx.body = { versions: SUPPORTED_VERSIONS, unstable_features: { "org.matrix.msc3814": true } };
   });
 
   router.get("/_matrix/client/v3/capabilities", async (ctx) => {

@@ -16,6 +16,7 @@ import * as m0010 from "./0010_e2ee.js";
 import * as m0013 from "./0013_key_backup.js";
 import * as m0015 from "./0015_search.js";
 import * as m0016 from "./0016_federation.js";
+import * as m0017 from "./0017_dehydrated_devices.js";
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -36,6 +37,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ["0013_key_backup", m0013],
   ["0015_search", m0015],
   ["0016_federation", m0016],
+  ["0017_dehydrated_devices", m0017],
 ];
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -31,6 +31,7 @@ import type { RoomStore } from "./storage/room-store.js";
 import type { StateStore } from "./storage/state-store.js";
 import type { StreamIdGenerator } from "./storage/stream-ids.js";
 import type { ToDeviceStore } from "./storage/to-device-store.js";
+import type { DehydratedDeviceStore } from "./storage/dehydrated-device-store.js";
 import type { Notifier } from "./sync/notifier.js";
 
 export interface ServerContext {
@@ -48,6 +49,7 @@ export interface ServerContext {
   readonly deviceLists: DeviceListStore;
   readonly toDevice: ToDeviceStore;
   readonly keyBackups: KeyBackupStore;
+  readonly dehydratedDevices: DehydratedDeviceStore;
   readonly typing: TypingTracker;
   readonly presence: PresenceTracker;
   readonly notifier: Notifier;

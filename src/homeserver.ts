@@ -42,6 +42,7 @@ import { RoomStore } from "./storage/room-store.js";
 import { SearchStore } from "./storage/search-store.js";
 import { StateStore } from "./storage/state-store.js";
 import { StreamIdGenerator } from "./storage/stream-ids.js";
+import { DehydratedDeviceStore } from "./storage/dehydrated-device-store.js";
 import { ToDeviceStore } from "./storage/to-device-store.js";
 import { KeyedMutex } from "./util/keyed-mutex.js";
 import { Notifier } from "./sync/notifier.js";
@@ -100,6 +101,7 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
     deviceLists: await DeviceListStore.open(db),
     toDevice: await ToDeviceStore.open(db),
     keyBackups: new KeyBackupStore(db),
+    dehydratedDevices: new DehydratedDeviceStore(db),
     typing: new TypingTracker(),
     presence: new PresenceTracker(),
     notifier: new Notifier(config.server_name, states),
@@ -132,6 +134,7 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
   context.accounts.onDevicesRemoved(async (tx, userId, deviceIds) => {
     await context.e2eKeys.deleteDevices(tx.trx, userId, deviceIds);
     await context.toDevice.deleteForDevices(tx.trx, userId, deviceIds);
+    await context.dehydratedDevices.deleteForDevices(tx.trx, userId, deviceIds);
     await context.deviceLists.recordIn(tx, userId);
   });
   return context;

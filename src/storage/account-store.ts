@@ -108,6 +108,21 @@ export class AccountStore {
     });
   }
 
+  /**
+   * A device with no session (a dehydrated device: keys, but no access
+   * token), with whatever else must commit with it; false if the user
+   * already has a device of that id.
+   */
+  async createDeviceWithoutSession(userId: string, deviceId: string, displayName: string | null, alsoIn: (trx: Knex.Transaction) => Promise<void>): Promise<boolean> {
+    return this.db.knex.transaction(async (trx) => {
+      const taken = await trx("devices").where({ user_id: userId, device_id: deviceId }).first("device_id");
+      if (taken) return false;
+      await trx("devices").insert({ user_id: userId, device_id: deviceId, display_name: displayName, created_ts: Date.now() });
+      await alsoIn(trx);
+      return true;
+    });
+  }
+
   /** Trade a refresh token for new tokens; the old refresh and access tokens stop working. */
   async refresh(refreshToken: string, lifetimeMs: number): Promise<Session | undefined> {
     return this.db.knex.transaction(async (trx) => {
