@@ -1,7 +1,7 @@
 /**
  * What our users do that other servers in their rooms must hear of but
  * that is not part of any room's history: typing, public read receipts,
- * presence, and changes to their devices. Each becomes an EDU in the queues of the
+ * presence, and changes to their devices and cross-signing keys. Each becomes an EDU in the queues of the
  * servers concerned.
  */
 import type { ServerContext } from "../src/context.js";
@@ -49,6 +49,15 @@ export function queueEphemeralEdus(hs: ServerContext, sender: FederationSender):
       for (const roomId of await hs.states.roomsForUser(userId, "join")) for (const s of await sender.serversInRoom(undefined, roomId)) servers.add(s);
       servers.delete(hs.config.server_name);
       if (servers.size === 0) return;
+      // Cross-signing keys travel as their own EDU (the user-signing key never leaves this server).
+      const crossSigning = (await hs.e2eKeys.crossSigningKeys([userId])).get(userId);
+      if (crossSigning?.has("master") || crossSigning?.has("self_signing")) {
+        await sender.queueEdu(servers, "m.signing_key_update", {
+          user_id: userId,
+          ...(crossSigning.has("master") ? { master_key: crossSigning.get("master")! } : {}),
+          ...(crossSigning.has("self_signing") ? { self_signing_key: crossSigning.get("self_signing")! } : {}),
+        });
+      }
       // The receivers re-fetch the user's devices; one update per current device carries its keys.
       const devices = await hs.accounts.devices(userId);
       const streamId = hs.deviceLists.stream.position;
