@@ -12,6 +12,13 @@ import type { FederationSender } from "./sender.js";
 export function queueEphemeralEdus(hs: ServerContext, sender: FederationSender): void {
   const ours = (userId: string) => serverNameOf(userId) === hs.config.server_name;
   const fail = (what: string) => (err: unknown) => hs.log.warn(`could not queue ${what}`, { err: String(err) });
+  /** The other servers with a user in a room our user is joined to: who hears of that user's presence and devices. */
+  const serversSharingRoomsWith = async (userId: string): Promise<Set<string>> => {
+    const servers = new Set<string>();
+    for (const roomId of await hs.states.roomsForUser(userId, "join")) for (const s of await sender.serversInRoom(undefined, roomId)) servers.add(s);
+    servers.delete(hs.config.server_name);
+    return servers;
+  };
 
   hs.typing.onNotice((roomId, userId, typing, timeoutMs) => {
     if (!ours(userId)) return;
@@ -33,21 +40,17 @@ export function queueEphemeralEdus(hs: ServerContext, sender: FederationSender):
   hs.presence.listen((userId) => {
     if (!ours(userId)) return;
     void (async () => {
-      const servers = new Set<string>();
-      for (const roomId of await hs.states.roomsForUser(userId, "join")) for (const s of await sender.serversInRoom(undefined, roomId)) servers.add(s);
-      servers.delete(hs.config.server_name);
+      const servers = await serversSharingRoomsWith(userId);
       if (servers.size === 0) return;
       const content = hs.presence.content(hs.presence.get(userId));
-      await sender.queueEdu([...servers], "m.presence", { push: [{ user_id: userId, ...content }] });
+      await sender.queueEdu(servers, "m.presence", { push: [{ user_id: userId, ...content }] });
     })().catch(fail("a presence change"));
   });
 
   hs.deviceLists.listen((userId) => {
     if (!ours(userId)) return;
     void (async () => {
-      const servers = new Set<string>();
-      for (const roomId of await hs.states.roomsForUser(userId, "join")) for (const s of await sender.serversInRoom(undefined, roomId)) servers.add(s);
-      servers.delete(hs.config.server_name);
+      const servers = await serversSharingRoomsWith(userId);
       if (servers.size === 0) return;
       // Cross-signing keys travel as their own EDU (the user-signing key never leaves this server).
       const crossSigning = (await hs.e2eKeys.crossSigningKeys([userId])).get(userId);

@@ -9,33 +9,16 @@
  */
 import { it } from "node:test";
 import assert from "node:assert/strict";
-import { loginClient, registerClient, sdk, started, until, type Client } from "../support/js-sdk.js";
+import { bootstrapCrossSigning, decryptedBodies, loginClient, recoveryKeyHolder, registerClient, sdk, until, withRustCrypto, type Client } from "../support/js-sdk.js";
 import { describeOnEachEngine } from "../support/server.js";
 
 const password = (who: string) => `pw-${who}`;
 
-async function decryptedBodies(client: Client, roomId: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of client.getRoom(roomId)?.getLiveTimeline().getEvents() ?? []) {
-    if (!e.isEncrypted()) continue;
-    await client.decryptEventIfNeeded(e);
-    if (e.getType() === "m.room.message" && !e.isDecryptionFailure()) out.push(e.getContent().body as string);
-  }
-  return out;
-}
-
 describeOnEachEngine("device dehydration through matrix-js-sdk's Rust crypto", { server_name: "dehydrate.test", registration: { enabled: true } }, (h) => {
   const clients: Client[] = [];
-  let recoveryKey: Uint8Array | undefined;
-  const cryptoCallbacks = {
-    getSecretStorageKey: async ({ keys }: { keys: Record<string, unknown> }): Promise<[string, Uint8Array] | null> =>
-      recoveryKey ? [Object.keys(keys)[0], recoveryKey] : null,
-  };
-  const withCrypto = async (client: Client): Promise<Client> => {
-    clients.push(client);
-    await client.initRustCrypto({ useIndexedDB: false });
-    return started(client);
-  };
+  const recovery = recoveryKeyHolder();
+  const { cryptoCallbacks } = recovery;
+  const withCrypto = (client: Client) => withRustCrypto(clients, client);
 
   it("lets a new device read what arrived while no device was online", { timeout: 120_000 }, async (t) => {
     t.after(() => {
@@ -44,13 +27,9 @@ describeOnEachEngine("device dehydration through matrix-js-sdk's Rust crypto", {
     const alice = await withCrypto(await registerClient(h.server.url, "alice", password("alice"), { cryptoCallbacks }));
     const bob = await withCrypto(await registerClient(h.server.url, "bob", password("bob")));
     const aliceCrypto = alice.getCrypto()!;
-    await aliceCrypto.bootstrapCrossSigning({
-      authUploadDeviceSigningKeys: async (makeRequest) => {
-        await makeRequest({ type: "m.login.password", identifier: { type: "m.id.user", user: alice.getUserId()! }, password: password("alice") });
-      },
-    });
+    await bootstrapCrossSigning(alice, password("alice"));
     const generated = await aliceCrypto.createRecoveryKeyFromPassphrase();
-    recoveryKey = generated.privateKey;
+    recovery.set(generated.privateKey);
     await aliceCrypto.bootstrapSecretStorage({ createSecretStorageKey: async () => generated });
 
     assert.equal(await aliceCrypto.isDehydrationSupported(), true);

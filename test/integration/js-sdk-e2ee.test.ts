@@ -10,38 +10,18 @@
  */
 import { it } from "node:test";
 import assert from "node:assert/strict";
-import { loginClient, registerClient, sdk, started, until, type Client } from "../support/js-sdk.js";
+import { bootstrapCrossSigning, decryptedBodies, loginClient, recoveryKeyHolder, registerClient, sdk, until, withRustCrypto, type Client } from "../support/js-sdk.js";
 import { describeOnEachEngine } from "../support/server.js";
 
 const SERVER = "crypt.test";
 const password = (who: string) => `pw-${who}`;
 
-/** Bodies of the messages a client has decrypted in a room, oldest first. */
-async function decryptedBodies(client: Client, roomId: string): Promise<string[]> {
-  const events = client.getRoom(roomId)?.getLiveTimeline().getEvents() ?? [];
-  const out: string[] = [];
-  for (const e of events) {
-    if (!e.isEncrypted()) continue;
-    await client.decryptEventIfNeeded(e);
-    if (e.getType() === "m.room.message" && !e.isDecryptionFailure()) out.push(e.getContent().body as string);
-  }
-  return out;
-}
-
 describeOnEachEngine("an encrypted conversation through matrix-js-sdk's Rust crypto", { server_name: SERVER, registration: { enabled: true } }, (h) => {
   const clients: Client[] = [];
   // The secret-storage key Alice creates, handed to her second device as a user would type in her recovery key.
-  let recoveryKey: Uint8Array | undefined;
-  const cryptoCallbacks = {
-    getSecretStorageKey: async ({ keys }: { keys: Record<string, unknown> }): Promise<[string, Uint8Array] | null> =>
-      recoveryKey ? [Object.keys(keys)[0], recoveryKey] : null,
-  };
-
-  const withCrypto = async (client: Client): Promise<Client> => {
-    clients.push(client);
-    await client.initRustCrypto({ useIndexedDB: false });
-    return started(client);
-  };
+  const recovery = recoveryKeyHolder();
+  const { cryptoCallbacks } = recovery;
+  const withCrypto = (client: Client) => withRustCrypto(clients, client);
 
   it("encrypts, decrypts, cross-signs and restores from backup", { timeout: 120_000 }, async (t) => {
     t.after(() => {
@@ -52,13 +32,9 @@ describeOnEachEngine("an encrypted conversation through matrix-js-sdk's Rust cry
     const aliceCrypto = alice.getCrypto()!;
 
     // Cross-signing and secret storage with a new key backup, as Element's "set up secure backup" does.
-    await aliceCrypto.bootstrapCrossSigning({
-      authUploadDeviceSigningKeys: async (makeRequest) => {
-        await makeRequest({ type: "m.login.password", identifier: { type: "m.id.user", user: alice.getUserId()! }, password: password("alice") });
-      },
-    });
+    await bootstrapCrossSigning(alice, password("alice"));
     const generated = await aliceCrypto.createRecoveryKeyFromPassphrase();
-    recoveryKey = generated.privateKey;
+    recovery.set(generated.privateKey);
     await aliceCrypto.bootstrapSecretStorage({ createSecretStorageKey: async () => generated, setupNewKeyBackup: true });
     assert.ok(await aliceCrypto.isCrossSigningReady(), "cross-signing ready");
     await until("the key backup to be active", async () => (await aliceCrypto.getActiveSessionBackupVersion()) !== null, 20_000);

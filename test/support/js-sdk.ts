@@ -71,4 +71,48 @@ export async function started(client: Client, initialSyncLimit = 20): Promise<Cl
   return client;
 }
 
+/** Start Rust crypto (in memory) on a client and sync it; the client is added to `clients`, for the test to stop. */
+export async function withRustCrypto(clients: Client[], client: Client): Promise<Client> {
+  clients.push(client);
+  await client.initRustCrypto({ useIndexedDB: false });
+  return started(client);
+}
+
+/** Bodies of the messages a client has decrypted in a room, oldest first. */
+export async function decryptedBodies(client: Client, roomId: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of client.getRoom(roomId)?.getLiveTimeline().getEvents() ?? []) {
+    if (!e.isEncrypted()) continue;
+    await client.decryptEventIfNeeded(e);
+    if (e.getType() === "m.room.message" && !e.isDecryptionFailure()) out.push(e.getContent().body as string);
+  }
+  return out;
+}
+
+/**
+ * The secret-storage key a user creates on one device, handed to their
+ * later devices as they would type in their recovery key.
+ */
+export function recoveryKeyHolder() {
+  let key: Uint8Array | undefined;
+  return {
+    set(k: Uint8Array) {
+      key = k;
+    },
+    cryptoCallbacks: {
+      getSecretStorageKey: async ({ keys }: { keys: Record<string, unknown> }): Promise<[string, Uint8Array] | null> =>
+        key ? [Object.keys(keys)[0], key] : null,
+    },
+  };
+}
+
+/** Cross-signing set up as Element does on first login: the UIA step answered with the account's password. */
+export async function bootstrapCrossSigning(client: Client, password: string): Promise<void> {
+  await client.getCrypto()!.bootstrapCrossSigning({
+    authUploadDeviceSigningKeys: async (makeRequest) => {
+      await makeRequest({ type: "m.login.password", identifier: { type: "m.id.user", user: client.getUserId()! }, password });
+    },
+  });
+}
+
 export { sdk };

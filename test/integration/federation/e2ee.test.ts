@@ -8,17 +8,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { ENGINES, postgresUnavailable } from "../../support/databases.js";
 import { startFederatedServers, stopFederatedServers, type FederatedServer } from "../../support/federation.js";
-import { registerClient, sdk, started, until, type Client } from "../../support/js-sdk.js";
-
-async function decrypted(client: Client, roomId: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of client.getRoom(roomId)?.getLiveTimeline().getEvents() ?? []) {
-    if (!e.isEncrypted()) continue;
-    await client.decryptEventIfNeeded(e);
-    if (e.getType() === "m.room.message" && !e.isDecryptionFailure()) out.push(e.getContent().body as string);
-  }
-  return out;
-}
+import { decryptedBodies, registerClient, sdk, started, until, type Client } from "../../support/js-sdk.js";
 
 for (const engine of ENGINES) {
   describe(`encryption across servers on ${engine}`, { skip: engine === "postgres" ? postgresUnavailable() : undefined }, () => {
@@ -54,9 +44,9 @@ for (const engine of ENGINES) {
       await until("alice to know the room is encrypted", async () => alice.getCrypto()!.isEncryptionEnabledInRoom(roomId), 20_000);
       await until("bob to know the room is encrypted", async () => bob.getCrypto()!.isEncryptionEnabledInRoom(roomId), 20_000);
       await alice.sendTextMessage(roomId, "across the wire, secretly");
-      await until("bob to decrypt alice", async () => (await decrypted(bob, roomId)).includes("across the wire, secretly"), 30_000);
+      await until("bob to decrypt alice", async () => (await decryptedBodies(bob, roomId)).includes("across the wire, secretly"), 30_000);
       await bob.sendTextMessage(roomId, "and back, secretly");
-      await until("alice to decrypt bob", async () => (await decrypted(alice, roomId)).includes("and back, secretly"), 30_000);
+      await until("alice to decrypt bob", async () => (await decryptedBodies(alice, roomId)).includes("and back, secretly"), 30_000);
 
       // Each server holds only ciphertext.
       for (const s of [a, b]) {
