@@ -143,9 +143,14 @@ export class FederationSender {
       return;
     }
     d.running = true;
-    void this.drain(destination, d).finally(() => {
-      d!.running = false;
-    });
+    this.drain(destination, d)
+      .catch((err) => {
+        // After stop() the database may be closed under a transaction that was in flight: it stays queued and goes after the restart.
+        if (!this.stopped) this.hs.log.warn("federation delivery failed", { destination, err: String((err as Error)?.message ?? err) });
+      })
+      .finally(() => {
+        d!.running = false;
+      });
   }
 
   private wakeLater(destination: string): void {
