@@ -6,7 +6,7 @@
  * - m.replace: the most recent valid edit, whole (most recent by
  *   origin_server_ts, then the larger event id). Valid: same sender, same
  *   type, neither a state event, the original not itself an edit, and the
- *   edit has m.new_content. Not bundled on a redacted original. The
+ *   edit has m.new_content (unless encrypted: then it is in the ciphertext). Not bundled on a redacted original. The
  *   original's content is left as it is: clients apply edits.
  * - m.thread: latest_event (the newest reply, itself with its own
  *   aggregations), count, current_user_participated.
@@ -39,6 +39,8 @@ export function isValidEdit(original: RoomEvent, edit: RoomEvent): boolean {
   if (edit.roomId !== original.roomId || edit.sender !== original.sender || edit.type !== original.type) return false;
   if (original.stateKey !== undefined || edit.stateKey !== undefined) return false;
   if (relationOf(original.content)?.relType === REL_REPLACE) return false;
+  // An encrypted edit carries m.new_content inside its ciphertext, where only clients can check it.
+  if (edit.type === "m.room.encrypted") return true;
   const replaced = edit.content["m.new_content"];
   return typeof replaced === "object" && replaced !== null && !Array.isArray(replaced);
 }
