@@ -14,6 +14,9 @@ import { REL_ANNOTATION, REL_THREAD, relationOf } from "./relates-to.js";
 /** How many relationships are followed up to find an event's thread (the spec recommends 3). */
 export const THREAD_HOPS = 3;
 
+/** As Synapse: longer reaction keys are refused. */
+const MAX_ANNOTATION_KEY = 500;
+
 /** The special thread id of the main timeline. */
 export const MAIN_THREAD = "main";
 
@@ -22,7 +25,9 @@ export const MAIN_THREAD = "main";
  * lock): a second identical annotation can never slip in between a check
  * and a commit.
  *
- * - the parent, if held, is in the same room (Synapse's rule; 400 M_UNKNOWN);
+ * - the parent is in the same room, and is held here or already has
+ *   children (else the client cannot know it exists) (Synapse's rules; 400 M_UNKNOWN);
+ * - an annotation has a key of at most 500 characters (as Synapse; 400 M_UNKNOWN);
  * - no thread off an event that itself relates to another (the spec's
  *   "Validation of m.thread relationships": 400 M_UNKNOWN);
  * - no second annotation with the same type and key by the same sender
@@ -37,6 +42,11 @@ export async function checkLocalRelation(
   if (parent && parent.event.roomId !== event.roomId) {
     throw new MatrixError(400, "M_UNKNOWN", "Relations must be in the same room as the event they relate to");
   }
+  if (!parent && !(await relations.isParent(trx, event.roomId, rel.parentId))) {
+    throw new MatrixError(400, "M_UNKNOWN", "Can't send a relation to an unknown event");
+  }
+  if (rel.relType === REL_ANNOTATION && rel.key === null) throw new MatrixError(400, "M_UNKNOWN", "An annotation needs a key");
+  if (rel.key !== null && rel.key.length > MAX_ANNOTATION_KEY) throw new MatrixError(400, "M_UNKNOWN", "The annotation key is too long");
   if (rel.relType === REL_THREAD && parent && relationOf(parent.event.content) !== null) {
     throw new MatrixError(400, "M_UNKNOWN", "Cannot start a thread from an event with a relation");
   }

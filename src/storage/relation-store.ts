@@ -163,6 +163,11 @@ export class RelationStore {
     return row !== undefined;
   }
 
+  /** Whether any event in the room relates to this one (a parent not held here may still be known). */
+  async isParent(trx: Knex.Transaction, roomId: string, parentId: string): Promise<boolean> {
+    return (await trx("event_relations").where({ room_id: roomId, relates_to_id: parentId }).first("event_id")) !== undefined;
+  }
+
   /** Whether the sender has already annotated the parent with this type and key (and not redacted it). */
   async hasAnnotation(
     trx: Knex.Transaction, roomId: string, parentId: string, type: string, sender: string, key: string,

@@ -377,6 +377,13 @@ describeOnEachEngine("relations", { server_name: "rel.test", registration: { ena
     assert.equal(nested.body.errcode, "M_UNKNOWN");
     const across = await call("PUT", `/_matrix/client/v3/rooms/${otherRoom}/send/m.room.message/x${++txn}`, inThread(root, "elsewhere"), u.access_token);
     assert.equal(across.status, 400);
+    assert.equal(across.body.errcode, "M_UNKNOWN");
+    const unknown = await call("PUT", `/_matrix/client/v3/rooms/${roomId}/send/m.room.message/x${++txn}`, inThread("$never-seen", "to nothing"), u.access_token);
+    assert.equal(unknown.status, 400);
+    assert.equal(unknown.body.errcode, "M_UNKNOWN");
+    const keyless = await call("PUT", `/_matrix/client/v3/rooms/${roomId}/send/m.reaction/x${++txn}`, { "m.relates_to": { rel_type: "m.annotation", event_id: root } }, u.access_token);
+    assert.equal(keyless.status, 400);
+    assert.equal(keyless.body.errcode, "M_UNKNOWN");
     assert.deepEqual(ids((await relations(u, roomId, root, { relType: "m.thread" })).chunk), [reply]);
     assert.deepEqual((await relations(u, roomId, reply)).chunk, []);
     // Nothing was sent: the refused events are in neither room's timeline.
