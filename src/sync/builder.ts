@@ -392,8 +392,13 @@ export class SyncBuilder {
       const byRoom = new Map<string, Receipt[]>();
       for (const r of receipts) byRoom.set(r.roomId, [...(byRoom.get(r.roomId) ?? []), r]);
       for (const [roomId, list] of byRoom) {
-        const content = receiptContent(list, me.userId);
-        if (Object.keys(content).length) push(roomId, { type: "m.receipt", content });
+        // One m.receipt per thread (the spec's batching), so a user's unthreaded and threaded receipts on one event never overwrite each other.
+        const byThread = new Map<string, Receipt[]>();
+        for (const r of list) byThread.set(r.threadId ?? "", [...(byThread.get(r.threadId ?? "") ?? []), r]);
+        for (const group of byThread.values()) {
+          const content = receiptContent(group, me.userId);
+          if (Object.keys(content).length) push(roomId, { type: "m.receipt", content });
+        }
       }
     }
   }

@@ -422,6 +422,14 @@ describeOnEachEngine("relations", { server_name: "rel.test", registration: { ena
     await refused(plain, { thread_id: "$not-a-thread" });
     await refused(plain, { thread_id: 7 });
     await refused(plain, { thread_id: "" });
+
+    // /sync keeps each thread's receipts apart: the unthreaded and the "main" receipt on one event both arrive.
+    const sync = await call("GET", "/_matrix/client/v3/sync", undefined, u.access_token);
+    const receipts = (sync.body.rooms.join[roomId].ephemeral.events as Json[]).filter((e) => e.type === "m.receipt");
+    const onPlain = receipts.map((e) => e.content[plain]?.["m.read"]?.[u.user_id]).filter((x) => x !== undefined);
+    assert.deepEqual(onPlain.map((x: Json) => x.thread_id ?? null).sort(), ["main", null].sort());
+    const onReply = receipts.map((e) => e.content[reactionToReply]?.["m.read"]?.[u.user_id]).filter((x) => x !== undefined);
+    assert.deepEqual(onReply.map((x: Json) => x.thread_id), [root]);
   });
 
   it("hides relations from those who cannot see the room or the event", async () => {
