@@ -16,6 +16,8 @@ import { registerPresence } from "./presence.js";
 import { registerProfile } from "./profile.js";
 import { registerPushRules } from "./push-rules.js";
 import { registerReceipts } from "./receipts.js";
+import { registerRelations } from "./relations.js";
+import { registerThreads } from "./threads.js";
 import { registerServerInfo } from "./server-info.js";
 import { registerSearch } from "./search.js";
 import { registerUserDirectory } from "./user-directory.js";
@@ -50,6 +52,8 @@ export function createClientApi(hs: ServerContext): Router {
   registerRooms(router, hs);
   registerSync(router, hs);
   registerSearch(router, hs);
+  registerRelations(router, hs);
+  registerThreads(router, hs);
   registerUserDirectory(router, hs);
   registerHierarchy(router, hs);
   registerReports(router, hs);

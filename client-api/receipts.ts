@@ -8,12 +8,15 @@ import { requireUser } from "../src/http/auth.js";
 import { readJsonObject } from "../src/http/body.js";
 import { MatrixError, forbidden, notFound } from "../src/http/errors.js";
 import { optionalBoolean, optionalString } from "../src/http/params.js";
+import { receiptThreadsOf } from "../src/relations/rules.js";
+import { RelationStore } from "../src/storage/relation-store.js";
 
 const PREFIX = "/_matrix/client/v3/rooms/:roomId";
 const RECEIPT_TYPES = new Set(["m.read", "m.read.private", "m.fully_read"]);
 
 export function registerReceipts(router: Router, hs: ServerContext): void {
   const limit = hs.config.max_request_body_bytes;
+  const relations = new RelationStore(hs.db);
 
   const requireJoined = async (roomId: string, userId: string) => {
     if ((await hs.states.membershipOf(roomId, userId)) !== "join") throw forbidden("You are not joined to this room");
@@ -23,6 +26,10 @@ export function registerReceipts(router: Router, hs: ServerContext): void {
   const mark = async (roomId: string, userId: string, type: string, eventId: string, threadId?: string) => {
     const stored = await hs.events.getEvent(eventId);
     if (!stored || stored.event.roomId !== roomId || stored.rejectedReason !== null) throw notFound("Unknown event");
+    // A threaded receipt must name the thread its event is in ("main" for the main timeline, thread roots included).
+    if (threadId !== undefined && !(await receiptThreadsOf(relations, roomId, eventId)).has(threadId)) {
+      throw new MatrixError(400, "M_INVALID_PARAM", `Event ${eventId} is not in thread ${threadId}`);
+    }
     if (type === "m.fully_read") {
       await hs.accountData.put(userId, roomId, "m.fully_read", { event_id: eventId });
       return;
@@ -51,7 +58,9 @@ export function registerReceipts(router: Router, hs: ServerContext): void {
     const body = await readJsonObject(ctx, limit);
     const { roomId, receiptType, eventId } = ctx.params;
     if (!RECEIPT_TYPES.has(receiptType)) throw new MatrixError(400, "M_INVALID_PARAM", `Unknown receipt type ${receiptType}`);
-    const threadId = optionalString(body, "thread_id");
+    const threadRaw = body.thread_id ?? undefined;
+    if (threadRaw !== undefined && typeof threadRaw !== "string") throw new MatrixError(400, "M_INVALID_PARAM", "thread_id must be a string");
+    const threadId = threadRaw as string | undefined;
     if (threadId !== undefined && (receiptType === "m.fully_read" || threadId === "")) {
       throw new MatrixError(400, "M_INVALID_PARAM", "thread_id is not valid here");
     }

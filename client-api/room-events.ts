@@ -18,6 +18,9 @@ import type { RoomClientStore } from "../src/rooms/room-data.js";
 import { visibleEvents } from "../src/rooms/visibility.js";
 import { formatRoomPosition, parseRoomPosition } from "../src/sync/tokens.js";
 import { KeyedMutex } from "../src/util/keyed-mutex.js";
+import { RelationAggregator } from "../src/relations/aggregations.js";
+import { checkLocalRelation } from "../src/relations/rules.js";
+import { RelationStore } from "../src/storage/relation-store.js";
 
 const PREFIX = "/_matrix/client/v3";
 const MAX_LIMIT = 1000;
@@ -83,6 +86,14 @@ function queryString(ctx: Context, key: string): string | undefined {
 export function registerRoomEvents(router: Router, hs: ServerContext, store: RoomClientStore, access: RoomAccess): void {
   const limit = hs.config.max_request_body_bytes;
   const txnLocks = new KeyedMutex();
+  const relations = new RelationStore(hs.db);
+  const aggregator = new RelationAggregator(hs, relations);
+  /** Events as a user is shown them: redactions applied, bundled aggregations added (one batch per page). */
+  const show = async (userId: string, events: RoomEvent[]): Promise<JsonObject[]> => {
+    const rendered = await access.render(events);
+    await aggregator.bundle(userId, events, rendered);
+    return rendered;
+  };
 
   /**
    * Run `send` once per (user, device, txnId): a retry answers the event
@@ -131,7 +142,12 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
         return redact(me, roomId, content.redacts, content, record);
       }
       await access.requireRoom(roomId);
-      return (await hs.localEvents.send(roomId, { type: eventType, sender: me.userId, content }, record)).event.eventId;
+      // The relation rules are checked in the event's own transaction, under the room's lock.
+      const checked: CommitHook = async (trx, event) => {
+        await checkLocalRelation(trx, hs.events, relations, event);
+        await record(trx, event);
+      };
+      return (await hs.localEvents.send(roomId, { type: eventType, sender: me.userId, content }, checked)).event.eventId;
     });
     ctx.body = { event_id: eventId };
   });
@@ -199,7 +215,7 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
     if (!stored || stored.event.roomId !== roomId || stored.rejectedReason !== null || stored.outlier) throw missing();
     const visible = await visibleEvents(hs, me.userId, roomId, [stored.event]);
     if (visible.length === 0) throw missing(); // not visible: indistinguishable from absent, as Synapse
-    ctx.body = (await access.render(visible))[0];
+    ctx.body = (await show(me.userId, visible))[0];
   });
 
   router.get(`${PREFIX}/rooms/:roomId/members`, async (ctx) => {
@@ -279,7 +295,7 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
       }
     }
 
-    const out: JsonObject = { start: fromRaw ?? formatRoomPosition(from), chunk: await access.render(chunk) };
+    const out: JsonObject = { start: fromRaw ?? formatRoomPosition(from), chunk: await show(me.userId, chunk) };
     if (!exhausted) out.end = formatRoomPosition(cursor);
     if (filter.lazyLoadMembers && chunk.length) {
       // Members of the chunk's senders, from the state at the chunk's last event.
@@ -340,11 +356,12 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
       const senders = new Set([...before, stored.event, ...after].map((e) => e.sender));
       stateEvents = stateEvents.filter((e) => e.type !== "m.room.member" || senders.has(e.stateKey ?? ""));
     }
-    const [event] = await access.render([stored.event]);
+    // One batch of aggregations for the event and both sides.
+    const all = await show(me.userId, [stored.event, ...before, ...after]);
     ctx.body = {
-      event,
-      events_before: await access.render(before),
-      events_after: await access.render(after),
+      event: all[0],
+      events_before: all.slice(1, 1 + before.length),
+      events_after: all.slice(1 + before.length),
       start: formatRoomPosition(startAt),
       end: formatRoomPosition(endAt),
       state: await access.render(stateEvents),

@@ -39,6 +39,7 @@ import { serverNameOf } from "./room/identifiers.js";
 import { TypingTracker } from "./ephemeral/typing.js";
 import { PresenceTracker } from "./ephemeral/presence.js";
 import { RoomStore } from "./storage/room-store.js";
+import { RelationStore } from "./storage/relation-store.js";
 import { SearchStore } from "./storage/search-store.js";
 import { StateStore } from "./storage/state-store.js";
 import { StreamIdGenerator } from "./storage/stream-ids.js";
@@ -116,6 +117,8 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
   persister.onPersisted(notifier.onPersisted);
   // The full-text index commits with each event (and drops redacted ones), so it never disagrees with the timeline.
   persister.withinEveryCommit(new SearchStore(db).indexInCommit);
+  // So does the index of relations (edits, threads, references, reactions) that aggregations and /relations read.
+  persister.withinEveryCommit(new RelationStore(db).indexInCommit);
   context.typing.listen((roomId) => void notifier.wakeRoom(roomId));
   context.receipts.listen((roomId) => void notifier.wakeRoom(roomId));
   context.accountData.listen((userId) => notifier.wake([userId]));

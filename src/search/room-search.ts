@@ -26,6 +26,8 @@ import { visibleEvents } from "../rooms/visibility.js";
 import type { SearchHit, SearchQuery, SearchStore } from "../storage/search-store.js";
 import { formatRoomPosition } from "../sync/tokens.js";
 import { highlightsIn, type SearchKey } from "./terms.js";
+import { RelationAggregator } from "../relations/aggregations.js";
+import { RelationStore } from "../storage/relation-store.js";
 
 export type GroupKey = "room_id" | "sender";
 
@@ -100,6 +102,7 @@ export class RoomEventSearcher {
     private readonly index: SearchStore,
     private readonly store: RoomClientStore,
     private readonly access: RoomAccess,
+    private readonly aggregator = new RelationAggregator(hs, new RelationStore(hs.db)),
   ) {}
 
   /** The rooms whose events the user may search: joined, left or banned, not forgotten. */
@@ -198,6 +201,8 @@ export class RoomEventSearcher {
 
   private async results(userId: string, page: readonly Found[], req: RoomEventSearch): Promise<JsonObject[]> {
     const rendered = await this.access.render(page.map((f) => f.event));
+    // Results carry bundled aggregations (the spec lists /search among the endpoints that do).
+    await this.aggregator.bundle(userId, page.map((f) => f.event), rendered);
     const out: JsonObject[] = [];
     for (let i = 0; i < page.length; i++) {
       const entry: JsonObject = { rank: page[i].hit.rank, result: rendered[i] };

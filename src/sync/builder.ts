@@ -19,6 +19,8 @@ import { strip, strippedStateOf } from "../rooms/stripped-state.js";
 import { visibleEvents } from "../rooms/visibility.js";
 import { deviceListChanges } from "../e2ee/device-lists.js";
 import { receiptContent, type Receipt } from "../storage/receipt-store.js";
+import { RelationAggregator } from "../relations/aggregations.js";
+import { RelationStore } from "../storage/relation-store.js";
 import { diffState } from "../storage/state-store.js";
 import {
   DEFAULT_TIMELINE_LIMIT, allowsEvent, allowsRoom, allowsRoomEvent, pickFields, type SyncFilter,
@@ -55,9 +57,11 @@ const TO_DEVICE_LIMIT = 100;
 
 export class SyncBuilder {
   private readonly store: RoomClientStore;
+  private readonly aggregator: RelationAggregator;
 
   constructor(private readonly hs: ServerContext) {
     this.store = new RoomClientStore(hs.db);
+    this.aggregator = new RelationAggregator(hs, new RelationStore(hs.db));
   }
 
   /** The positions a sync built now covers. */
@@ -308,7 +312,7 @@ export class SyncBuilder {
     }
     return {
       timeline: {
-        events: await this.render(me, [...tl.events], filter),
+        events: await this.render(me, [...tl.events], filter, true),
         limited: tl.limited,
         prev_batch: formatRoomPosition(startAt),
       },
@@ -321,14 +325,14 @@ export class SyncBuilder {
   }
 
   /** Client events as /sync shows them: no room_id, redactions applied, this device's transaction ids. */
-  private async render(me: Requester, events: RoomEvent[], filter: SyncFilter): Promise<JsonObject[]> {
+  private async render(me: Requester, events: RoomEvent[], filter: SyncFilter, timeline = false): Promise<JsonObject[]> {
     if (events.length === 0) return [];
     const ids = events.map((e) => e.eventId);
     const redactions = await this.store.redactionsOf(ids);
     const redactionEvents = await this.hs.events.getEvents([...redactions.values()].flat());
     const txnIds = await this.store.txnIdsOf(me.userId, me.deviceId, ids.filter((_, i) => events[i].sender === me.userId));
     const now = Date.now();
-    return events.map((ev) => {
+    const clients = events.map((ev) => {
       let redactedBy: RoomEvent | undefined;
       for (const id of redactions.get(ev.eventId) ?? []) {
         const r = redactionEvents.get(id);
@@ -337,9 +341,11 @@ export class SyncBuilder {
           break;
         }
       }
-      const client = toClientEvent(ev, { now, omitRoomId: true, redactedBy, transactionId: txnIds.get(ev.eventId) });
-      return pickFields(client, filter.eventFields);
+      return toClientEvent(ev, { now, omitRoomId: true, redactedBy, transactionId: txnIds.get(ev.eventId) });
     });
+    // Timeline events carry bundled aggregations: one grouped query per room, nothing more when nothing relates to them.
+    if (timeline) await this.aggregator.bundle(me.userId, events, clients, { omitRoomId: true, now });
+    return clients.map((client) => pickFields(client, filter.eventFields));
   }
 
   private async summary(roomId: string, userId: string): Promise<JsonObject> {
@@ -386,8 +392,13 @@ export class SyncBuilder {
       const byRoom = new Map<string, Receipt[]>();
       for (const r of receipts) byRoom.set(r.roomId, [...(byRoom.get(r.roomId) ?? []), r]);
       for (const [roomId, list] of byRoom) {
-        const content = receiptContent(list, me.userId);
-        if (Object.keys(content).length) push(roomId, { type: "m.receipt", content });
+        // One m.receipt per thread (the spec's batching), so a user's unthreaded and threaded receipts on one event never overwrite each other.
+        const byThread = new Map<string, Receipt[]>();
+        for (const r of list) byThread.set(r.threadId ?? "", [...(byThread.get(r.threadId ?? "") ?? []), r]);
+        for (const group of byThread.values()) {
+          const content = receiptContent(group, me.userId);
+          if (Object.keys(content).length) push(roomId, { type: "m.receipt", content });
+        }
       }
     }
   }
