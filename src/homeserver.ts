@@ -116,9 +116,9 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
   const { notifier } = context;
   persister.onPersisted(notifier.onPersisted);
   // The full-text index commits with each event (and drops redacted ones), so it never disagrees with the timeline.
-  persister.withinEveryCommit(new SearchStore(db).indexInCommit);
+  persister.withinEveryCommit(new SearchStore(db).indexInCommit, { history: true });
   // So does the index of relations (edits, threads, references, reactions) that aggregations and /relations read.
-  persister.withinEveryCommit(new RelationStore(db).indexInCommit);
+  persister.withinEveryCommit(new RelationStore(db).indexInCommit, { history: true });
   context.typing.listen((roomId) => void notifier.wakeRoom(roomId));
   context.receipts.listen((roomId) => void notifier.wakeRoom(roomId));
   context.accountData.listen((userId) => notifier.wake([userId]));

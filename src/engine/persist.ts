@@ -52,6 +52,7 @@ export type EveryCommitHook = (trx: Knex.Transaction, event: RoomEvent, accepted
 export class EventPersister {
   private readonly listeners: PersistListener[] = [];
   private readonly commitHooks: EveryCommitHook[] = [];
+  private readonly historyHooks: EveryCommitHook[] = [];
 
   constructor(
     private readonly db: Database,
@@ -65,9 +66,15 @@ export class EventPersister {
     this.listeners.push(listener);
   }
 
-  /** Writes that must commit with every event (the outbound federation queue), or not at all. */
-  withinEveryCommit(hook: EveryCommitHook): void {
+  /**
+   * Writes that must commit with every event (the outbound federation
+   * queue, the search and relation indexes), or not at all. An index of
+   * history (`history: true`) also runs for events backfilled from other
+   * servers; the federation queue must not (that history is not ours to send).
+   */
+  withinEveryCommit(hook: EveryCommitHook, opts: { history?: boolean } = {}): void {
     this.commitHooks.push(hook);
+    if (opts.history) this.historyHooks.push(hook);
   }
 
   async persist(event: RoomEvent, rules: RoomVersionRules, opts: PersistOptions): Promise<PersistedEvent> {
@@ -155,17 +162,19 @@ export class EventPersister {
       if (existing) {
         // Known as state or an auth event of something later; now it takes its place in the history.
         await this.events.placeOutlier(ctx, existing, position, snapshot);
-        return;
+      } else {
+        await this.events.insert(ctx, event, {
+          streamOrdering: rejectedReason === undefined ? position : null,
+          outlier: false,
+          rejectedReason: rejectedReason ?? null,
+          stateSnapshot: snapshot,
+        });
+        if (rejectedReason === undefined && event.type === "m.room.redaction" && event.redacts !== undefined) {
+          await ctx.trx("redactions").insert({ event_id: event.eventId, redacts: event.redacts }).onConflict("event_id").ignore();
+        }
       }
-      await this.events.insert(ctx, event, {
-        streamOrdering: rejectedReason === undefined ? position : null,
-        outlier: false,
-        rejectedReason: rejectedReason ?? null,
-        stateSnapshot: snapshot,
-      });
-      if (rejectedReason === undefined && event.type === "m.room.redaction" && event.redacts !== undefined) {
-        await ctx.trx("redactions").insert({ event_id: event.eventId, redacts: event.redacts }).onConflict("event_id").ignore();
-      }
+      const accepted = existing ? existing.rejectedReason === null : rejectedReason === undefined;
+      for (const hook of this.historyHooks) await hook(ctx.trx, existing?.event ?? event, accepted);
     });
   }
 

@@ -240,6 +240,13 @@ for (const engine of ENGINES) {
       const all = await b.http.call("GET", `${V3}/rooms/${enc(historyRoom)}/messages?dir=b&limit=100`, undefined, bob.access_token);
       const types = (all.body.chunk as Array<{ type: string }>).map((e) => e.type);
       assert.equal(types[types.length - 1], "m.room.create", types.join(" "));
+      // Backfilled history is indexed like any other: bob's own server finds it.
+      const found = await b.http.call("POST", `${V3}/search`, { search_categories: { room_events: { search_term: "history", filter: { rooms: [historyRoom] } } } }, bob.access_token);
+      assert.equal(found.status, 200);
+      const results = found.body.search_categories.room_events.results as Array<{ result: { type: string; content: { body?: string; name?: string } } }>;
+      assert.ok(results.some((r) => r.result.type === "m.room.name" && r.result.content.name === "History"), "the room's name, too");
+      const hits = results.filter((r) => r.result.type === "m.room.message").map((r) => r.result.content.body).sort();
+      assert.deepEqual(hits, ["history 1", "history 2", "history 3", "history 4", "history 5", "history 6"]);
     });
 
     it("delivers everything a server missed while down, in order, once it is back", async () => {
