@@ -14,10 +14,10 @@ import type Router from "@koa/router";
 import type { Context } from "koa";
 import type { ServerContext } from "../src/context.js";
 import { requireUser } from "../src/http/auth.js";
-import { invalidParam, missingParam, notFound } from "../src/http/errors.js";
+import { invalidParam, notFound } from "../src/http/errors.js";
 import { MEDIA_CSP, contentDisposition } from "../src/media/headers.js";
-import { DEFAULT_WAIT_MS, type MediaFile, type MediaRequestOptions, type Thumbnail, type UploadBody } from "../src/media/repository.js";
-import { parseThumbnailRequest } from "../src/media/thumbnail-sizes.js";
+import { booleanParam, thumbnailParams, timeoutParam } from "../src/media/request.js";
+import { type MediaFile, type MediaRequestOptions, type Thumbnail, type UploadBody } from "../src/media/repository.js";
 
 const LEGACY = "/_matrix/media/v3";
 const AUTHED = "/_matrix/client/v1/media";
@@ -39,21 +39,6 @@ function fileNameParam(ctx: Context): string | undefined {
   if (typeof name !== "string") throw invalidParam("filename must be given once");
   if (name.length > MAX_FILE_NAME) throw invalidParam(`filename is longer than ${MAX_FILE_NAME} characters`);
   return name.length > 0 ? name : undefined;
-}
-
-function timeoutParam(ctx: Context): number {
-  const v = ctx.query.timeout_ms;
-  if (v === undefined) return DEFAULT_WAIT_MS;
-  if (typeof v !== "string" || !/^\d{1,15}$/.test(v)) throw invalidParam("timeout_ms must be a non-negative integer");
-  return Number(v);
-}
-
-function booleanParam(ctx: Context, name: string): boolean | undefined {
-  const v = ctx.query[name];
-  if (v === undefined) return undefined;
-  if (v === "true") return true;
-  if (v === "false") return false;
-  throw invalidParam(`${name} must be true or false`);
 }
 
 /** An upload that failed over the limit leaves the rest of its body unread: close the connection rather than drain it. */
@@ -125,8 +110,8 @@ export function registerMedia(router: Router, hs: ServerContext): void {
   const download = async (ctx: Context, authenticated: boolean) => {
     const { serverName, mediaId, fileName } = ctx.params;
     const opts: MediaRequestOptions = {
-      timeoutMs: timeoutParam(ctx),
-      allowRemote: authenticated ? true : booleanParam(ctx, "allow_remote") !== false,
+      timeoutMs: timeoutParam(ctx.query),
+      allowRemote: authenticated ? true : booleanParam(ctx.query, "allow_remote") !== false,
       unauthenticated: !authenticated,
     };
     const file: MediaFile = await media.media(serverName, mediaId, opts);
@@ -137,13 +122,10 @@ export function registerMedia(router: Router, hs: ServerContext): void {
 
   const thumbnail = async (ctx: Context, authenticated: boolean) => {
     const { serverName, mediaId } = ctx.params;
-    if (ctx.query.width === undefined || ctx.query.height === undefined) throw missingParam("width and height are required");
-    const box = parseThumbnailRequest(ctx.query.width, ctx.query.height, ctx.query.method);
-    if (!box) throw invalidParam("width and height must be positive integers and method crop or scale");
-    const animated = booleanParam(ctx, "animated") === true;
+    const { box, animated } = thumbnailParams(ctx.query);
     const opts: MediaRequestOptions = {
-      timeoutMs: timeoutParam(ctx),
-      allowRemote: authenticated ? true : booleanParam(ctx, "allow_remote") !== false,
+      timeoutMs: timeoutParam(ctx.query),
+      allowRemote: authenticated ? true : booleanParam(ctx.query, "allow_remote") !== false,
       unauthenticated: !authenticated,
     };
     const file = await media.media(serverName, mediaId, opts);

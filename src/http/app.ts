@@ -30,10 +30,18 @@ export function createApp(routers: Router[], log: Logger): Koa {
       if (ctx.status === 404 && ctx.body === undefined) throw unrecognized();
     } catch (err) {
       const matrix = toMatrixError(err);
-      if (matrix.status >= 500) log.error("request failed", { method: ctx.method, path: ctx.path, err: String((err as Error)?.stack ?? err) });
+      // 504 M_NOT_YET_UPLOADED is a client waiting for an upload still under way, not a failure here.
+      if (matrix.status >= 500 && matrix.errcode !== "M_NOT_YET_UPLOADED") log.error("request failed", { method: ctx.method, path: ctx.path, err: String((err as Error)?.stack ?? err) });
       ctx.status = matrix.status;
       ctx.body = matrix.toJSON();
     }
+  });
+  // What koa reports outside a handler: mostly clients that hung up mid-request (an upload cut off), which are no failure here.
+  app.on("error", (err: { code?: string; message?: string; stack?: string }) => {
+    const code = String(err?.code ?? "");
+    const hungUp = code.startsWith("HPE_") || ["ECONNRESET", "EPIPE", "ECONNABORTED", "ERR_STREAM_PREMATURE_CLOSE"].includes(code);
+    if (hungUp) log.debug("client hung up", { code, err: String(err?.message ?? err) });
+    else log.error("unhandled server error", { err: String(err?.stack ?? err) });
   });
   for (const router of routers) {
     app.use(router.routes());

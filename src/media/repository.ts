@@ -157,7 +157,8 @@ export class MediaRepository {
       return await this.files.write(body.stream, limit, body.complete);
     } catch (err) {
       if (err instanceof UploadTooLargeError) throw tooLarge(`Uploads are limited to ${limit} bytes`);
-      if (err instanceof IncompleteUploadError) throw new MatrixError(400, "M_UNKNOWN", err.message);
+      // Cut off by the client: nobody is left to read the answer, and it is no failure of ours.
+      if (err instanceof IncompleteUploadError || !body.complete()) throw new MatrixError(400, "M_UNKNOWN", "The upload ended before all of its bytes arrived");
       throw err;
     }
   }
