@@ -125,6 +125,10 @@ export class MediaFiles {
     await fs.rm(temp.path, { force: true });
   }
 
+  async remove(path: string): Promise<void> {
+    await fs.rm(path, { force: true });
+  }
+
   async exists(path: string): Promise<boolean> {
     try {
       await fs.access(path);

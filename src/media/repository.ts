@@ -106,9 +106,15 @@ export class MediaRepository {
       throw err;
     }
     const content = { contentType: normaliseContentType(contentType), uploadName: uploadName ?? null, size: temp.size, sha256: temp.sha256 };
-    if (!(await this.store.insertComplete(this.serverName, mediaId, content, uploader, Date.now()))) {
-      throw new Error("media id collision"); // 143 random bits: not in this universe
+    let inserted: boolean;
+    try {
+      inserted = await this.store.insertComplete(this.serverName, mediaId, content, uploader, Date.now());
+    } catch (err) {
+      // No row, no mxc URI handed out: the file would only be an orphan.
+      await this.files.remove(this.files.contentPath(this.serverName, mediaId));
+      throw err;
     }
+    if (!inserted) throw new Error("media id collision"); // 143 random bits: not in this universe
     return mxcUri(this.serverName, mediaId);
   }
 

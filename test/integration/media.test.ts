@@ -16,6 +16,7 @@ import { assertSpecResponse } from "../support/spec.js";
 import { describeOnEachEngine, type ServerHandle } from "../support/server.js";
 import { contentDisposition, fileNameOfDisposition } from "../../src/media/headers.js";
 import { boxFor, thumbnailSize } from "../../src/media/thumbnail-sizes.js";
+import { MultipartError, boundaryOf, multipartHead, multipartTail, readSecondPart } from "../../src/media/multipart.js";
 
 const LIMIT = 256 * 1024;
 const AUTHED = "/_matrix/client/v1/media";
@@ -115,6 +116,40 @@ it("file names in Content-Disposition follow RFC 6266 and read back", () => {
   assert.equal(odd, "inline; filename*=utf-8''%C3%9Cn%C3%AFc%C3%B8d%C3%A9%20%22quoted%22%3B%20x.jpg");
   assert.equal(fileNameOfDisposition(odd), 'Ünïcødé "quoted"; x.jpg');
   assert.equal(fileNameOfDisposition('attachment; filename="a \\"b\\".txt"'), 'a "b".txt');
+});
+
+async function* chunks(data: Buffer, size: number): AsyncGenerator<Buffer> {
+  for (let i = 0; i < data.length; i += size) yield data.subarray(i, i + size);
+}
+
+async function collect(body: AsyncIterable<Buffer>): Promise<Buffer> {
+  const out: Buffer[] = [];
+  for await (const c of body) out.push(c);
+  return Buffer.concat(out);
+}
+
+it("multipart/mixed reads back what was built, however the bytes are split, and notices a cut-off body", async () => {
+  const boundary = "b0undary";
+  const media = Buffer.alloc(20_000);
+  for (let i = 0; i < media.length; i++) media[i] = (i * 7) % 256;
+  // The media may contain CRLF and dashes; only the full delimiter ends it.
+  media.write("\r\n--b0undar", 5000);
+  const whole = Buffer.concat([Buffer.from("a preamble\r\n"), multipartHead(boundary, { k: 1 }, { "Content-Type": "image/png", "Content-Disposition": "inline" }), media, multipartTail(boundary)]);
+  assert.equal(boundaryOf(`multipart/mixed; boundary=${boundary}`), boundary);
+  assert.equal(boundaryOf('multipart/mixed; boundary="quoted"'), "quoted");
+  assert.equal(boundaryOf("application/json"), undefined);
+  for (const size of [1, 7, 4096, 100_000]) {
+    const part = await readSecondPart(chunks(whole, size), boundary);
+    assert.deepEqual(part.metadata, { k: 1 });
+    assert.equal(part.headers.get("content-type"), "image/png");
+    assert.ok((await collect(part.body)).equals(media), `split every ${size} bytes`);
+    assert.equal(part.complete(), true);
+  }
+  const cut = await readSecondPart(chunks(whole.subarray(0, whole.length - 30), 1000), boundary);
+  await collect(cut.body);
+  assert.equal(cut.complete(), false, "no closing delimiter");
+  const onePart = Buffer.from(`--${boundary}\r\nContent-Type: application/json\r\n\r\n{}\r\n--${boundary}--\r\n`);
+  await assert.rejects(readSecondPart(chunks(onePart, 5), boundary), MultipartError);
 });
 
 it("thumbnail sizes: standard boxes, crop exact, scale within bounds, never upscaled", () => {

@@ -21,6 +21,7 @@ import { FederationError } from "../../../federation/client.js";
 import { boundaryOf, readSecondPart } from "../../../src/media/multipart.js";
 
 const AUTHED = "/_matrix/client/v1/media";
+const LIMIT = 1_000_000;
 
 async function get(base: string, path: string, token: string) {
   const res = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } });
@@ -42,6 +43,12 @@ async function legacyOrigin(bytes: Buffer, seen: string[]): Promise<{ name: stri
   const cert = issueCert(testCa(), ["localhost", "127.0.0.1"]);
   const server = createServer({ cert: readFileSync(cert.certPath), key: readFileSync(cert.keyPath) }, (req, res) => {
     seen.push(req.url ?? "");
+    if (req.url?.startsWith(`/_matrix/media/v3/download/localhost%3A${port}/huge`)) {
+      // Over the fetching server's limit, and sent without a length: it must stop reading on its own.
+      res.writeHead(200, { "content-type": "application/octet-stream" });
+      res.end(Buffer.alloc(LIMIT + 100_000, 1));
+      return;
+    }
     if (req.url?.startsWith(`/_matrix/media/v3/download/localhost%3A${port}/old`) && req.url.includes("allow_remote=false")) {
       res.writeHead(200, { "content-type": "image/png", "content-disposition": "inline; filename=\"old.png\"", "content-length": bytes.length });
       res.end(bytes);
@@ -60,7 +67,7 @@ for (const engine of ENGINES) {
     let b: FederatedServer;
 
     before(async () => {
-      [a, b] = await startFederatedServers(engine, 2);
+      [a, b] = await startFederatedServers(engine, 2, { media: { max_upload_bytes: LIMIT } });
     });
     after(async () => {
       await stopFederatedServers([a, b]);
@@ -159,6 +166,11 @@ for (const engine of ENGINES) {
         assert.equal(got.headers.get("content-disposition"), 'inline; filename="old.png"');
         assert.ok(seen[0].startsWith("/_matrix/federation/v1/media/download/old"), seen[0]);
         assert.ok(seen[1].includes("allow_remote=false"), seen[1]);
+
+        const huge = await get(b.server.url, `${AUTHED}/download/${old.name}/huge`, dan.access_token);
+        assert.equal(huge.status, 502);
+        assert.equal(JSON.parse(huge.bytes.toString()).errcode, "M_TOO_LARGE");
+        assert.equal(await b.server.context.db.knex("media").where({ origin: old.name, media_id: "huge" }).first(), undefined, "nothing cached");
       } finally {
         await new Promise((r) => old.server.close(r));
       }
