@@ -6,16 +6,18 @@
  * (/_matrix/media/v3), which old clients still use and which
  * media.freeze_unauthenticated_since_ms can freeze.
  *
- * URL previews are not offered: /preview_url is not routed, so it answers
- * 404 M_UNRECOGNIZED as on a server with previews turned off.
+ * URL previews (/preview_url) are routed only when media.url_preview_enabled;
+ * otherwise the path answers 404 M_UNRECOGNIZED, as on Synapse with
+ * previews turned off.
  */
 import { promises as fs } from "node:fs";
 import type Router from "@koa/router";
 import type { Context } from "koa";
 import type { ServerContext } from "../src/context.js";
 import { requireUser } from "../src/http/auth.js";
-import { invalidParam, notFound } from "../src/http/errors.js";
+import { invalidParam, missingParam, notFound } from "../src/http/errors.js";
 import { MEDIA_CSP, contentDisposition } from "../src/media/headers.js";
+import { UrlPreviews } from "../src/media/preview.js";
 import { booleanParam, thumbnailParams, timeoutParam } from "../src/media/request.js";
 import { type MediaFile, type MediaRequestOptions, type Thumbnail, type UploadBody } from "../src/media/repository.js";
 
@@ -154,4 +156,17 @@ export function registerMedia(router: Router, hs: ServerContext): void {
   router.get(`${LEGACY}/download/:serverName/:mediaId`, (ctx) => download(ctx, false));
   router.get(`${LEGACY}/download/:serverName/:mediaId/:fileName`, (ctx) => download(ctx, false));
   router.get(`${LEGACY}/thumbnail/:serverName/:mediaId`, (ctx) => thumbnail(ctx, false));
+
+  if (hs.config.media.url_preview_enabled) {
+    const previews = new UrlPreviews(media, hs.config, hs.log);
+    const preview = async (ctx: Context) => {
+      const me = await requireUser(ctx, hs.accounts);
+      const url = ctx.query.url;
+      if (url === undefined) throw missingParam("url is required");
+      if (typeof url !== "string") throw invalidParam("url must be given once");
+      ctx.body = await previews.preview(url, me.userId);
+    };
+    router.get(`${AUTHED}/preview_url`, preview);
+    router.get(`${LEGACY}/preview_url`, preview);
+  }
 }

@@ -45,6 +45,8 @@ export interface Config {
     unused_expiry_ms: number;
     max_thumbnail_pixels: number;
     freeze_unauthenticated_since_ms: number;
+    url_preview_enabled: boolean;
+    url_preview_allow_private_addresses: boolean;
   };
   rate_limits: {
     message: RateLimitSetting;
@@ -170,6 +172,8 @@ export const SCHEMA: Schema = {
     unused_expiry_ms: integer(1000, 365 * 24 * 3600 * 1000),
     max_thumbnail_pixels: integer(1, 2 ** 31),
     freeze_unauthenticated_since_ms: integer(0, Number.MAX_SAFE_INTEGER),
+    url_preview_enabled: boolean,
+    url_preview_allow_private_addresses: boolean,
   },
   rate_limits: {
     message: { per_second: number(0, 1e6), burst: integer(1, 1e9) },

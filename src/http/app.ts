@@ -30,8 +30,9 @@ export function createApp(routers: Router[], log: Logger): Koa {
       if (ctx.status === 404 && ctx.body === undefined) throw unrecognized();
     } catch (err) {
       const matrix = toMatrixError(err);
-      // 504 M_NOT_YET_UPLOADED is a client waiting for an upload still under way, not a failure here.
-      if (matrix.status >= 500 && matrix.errcode !== "M_NOT_YET_UPLOADED") log.error("request failed", { method: ctx.method, path: ctx.path, err: String((err as Error)?.stack ?? err) });
+      // 500 is a failure here; 502 and 504 are another server (or a web page, or an upload still under way) not answering.
+      if (matrix.status === 500) log.error("request failed", { method: ctx.method, path: ctx.path, err: String((err as Error)?.stack ?? err) });
+      else if (matrix.status > 500) log.info("request not served", { method: ctx.method, path: ctx.path, errcode: matrix.errcode, error: matrix.message });
       ctx.status = matrix.status;
       ctx.body = matrix.toJSON();
     }

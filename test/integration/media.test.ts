@@ -297,6 +297,12 @@ describeOnEachEngine("media", { server_name: "media.test", registration: { enabl
       assert.equal(r.status, 404, path);
       assert.equal(m.json(r).errcode, "M_NOT_FOUND", path);
     }
+    // URL previews are off unless media.url_preview_enabled.
+    for (const path of [`${AUTHED}/preview_url?url=https%3A%2F%2Fexample.org`, `${LEGACY}/preview_url?url=https%3A%2F%2Fexample.org`]) {
+      const r = await m.raw("GET", path, t);
+      assert.equal(r.status, 404, path);
+      assert.equal(m.json(r).errcode, "M_UNRECOGNIZED", path);
+    }
   });
 
   it("refuses uploads over media.max_upload_bytes with 413 and keeps nothing, nor of an upload cut off", async () => {
