@@ -260,6 +260,23 @@ describeOnEachEngine("media", { server_name: "media.test", registration: { enabl
     assert.ok(st.r.bytes.equals(small), "the original, not upscaled");
     const ct = await m.thumb(t, tiny.server, tiny.id, 96, 96, "crop");
     assert.deepEqual([ct.width, ct.height, ct.format], [30, 30, "png"]);
+    // An animation stays one only when asked: animated WebP for animated=true, a still PNG otherwise.
+    const frame = (r: number) => sharp({ create: { width: 200, height: 100, channels: 3, background: { r, g: 0, b: 0 } } }).png().toBuffer();
+    const gif = await sharp([await frame(255), await frame(0), await frame(128)], { join: { animated: true } }).gif().toBuffer();
+    const anim = await m.upload(t, gif, "image/gif");
+    const moving = await m.raw("GET", `${AUTHED}/thumbnail/${anim.server}/${anim.id}?width=96&height=96&method=crop&animated=true`, t);
+    assert.equal(moving.headers.get("content-type"), "image/webp");
+    const mm = await sharp(moving.bytes, { animated: true }).metadata();
+    assert.deepEqual([mm.pages, mm.width, mm.pageHeight], [3, 96, 96]);
+    for (const q of ["animated=false", ""]) {
+      const still = await m.raw("GET", `${AUTHED}/thumbnail/${anim.server}/${anim.id}?width=96&height=96&method=crop&${q}`, t);
+      assert.equal(still.headers.get("content-type"), "image/png", q);
+      const sm = await sharp(still.bytes, { animated: true }).metadata();
+      assert.deepEqual([sm.pages ?? 1, sm.width, sm.height], [1, 96, 96], q);
+    }
+    // animated=true of a still image is the still thumbnail.
+    const stillPhoto = await m.raw("GET", `${AUTHED}/thumbnail/${photo.server}/${photo.id}?width=96&height=96&method=crop&animated=true`, t);
+    assert.equal(stillPhoto.headers.get("content-type"), "image/jpeg");
     // The legacy endpoint answers too.
     const legacy = await m.raw("GET", `${LEGACY}/thumbnail/${photo.server}/${photo.id}?width=32&height=32&method=crop`);
     assert.equal(legacy.status, 200);
