@@ -191,13 +191,16 @@ export class MediaRepository {
     const k = key(this.serverName, mediaId);
     // Bounded: each pass either returns, throws, or sleeps until the deadline or an upload.
     for (;;) {
+      // Listen before reading, so an upload finishing in between still wakes this request.
+      const wait = this.waitFor(k, deadline - Date.now());
       const row = await this.store.get(this.serverName, mediaId);
+      const now = Date.now();
+      if (!row || row.uploadedTs !== null || (row.expiresTs ?? 0) <= now || now >= deadline) wait.cancel();
       if (!row) throw notFound("Unknown media");
       if (row.uploadedTs !== null) return this.asFile(row, true);
-      const now = Date.now();
       if ((row.expiresTs ?? 0) <= now) throw notFound("Unknown media");
       if (now >= deadline) throw new MatrixError(504, "M_NOT_YET_UPLOADED", "Content has not yet been uploaded");
-      await this.waitFor(k, Math.min(deadline, row.expiresTs ?? deadline) - now);
+      await wait.done;
     }
   }
 
@@ -206,19 +209,23 @@ export class MediaRepository {
     return { record, path: this.files.contentPath(row.origin, row.mediaId), local };
   }
 
-  private waitFor(k: string, ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
+  /** Resolves `done` when the key is woken or after `ms`; `cancel` stops listening. */
+  private waitFor(k: string, ms: number): { done: Promise<void>; cancel: () => void } {
+    let finish!: () => void;
+    const done = new Promise<void>((resolve) => {
       let set = this.waiters.get(k);
       if (!set) this.waiters.set(k, (set = new Set()));
-      const done = () => {
+      const listeners = set;
+      finish = () => {
         clearTimeout(timer);
-        set!.delete(done);
-        if (set!.size === 0 && this.waiters.get(k) === set) this.waiters.delete(k);
+        listeners.delete(finish);
+        if (listeners.size === 0 && this.waiters.get(k) === listeners) this.waiters.delete(k);
         resolve();
       };
-      const timer = setTimeout(done, Math.max(1, ms));
-      set.add(done);
+      const timer = setTimeout(finish, Math.max(1, ms));
+      listeners.add(finish);
     });
+    return { done, cancel: () => finish() };
   }
 
   private wake(k: string): void {

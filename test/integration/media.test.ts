@@ -391,6 +391,12 @@ describeOnEachEngine("media", { server_name: "media.test", registration: { enabl
       assert.equal(r.status, 404, path);
       assert.equal(m.json(r).errcode, "M_NOT_FOUND");
     }
+    // Two uploads to one reservation at once: one wins, the other is told the media is there.
+    const race = m.json(await m.raw("POST", "/_matrix/media/v1/create", t)).content_uri.split("/").pop();
+    const [r1, r2] = await Promise.all([Buffer.from("first"), Buffer.from("second")].map((b) => m.raw("PUT", `${LEGACY}/upload/${server}/${race}`, t, b, "text/plain")));
+    assert.deepEqual([r1.status, r2.status].sort(), [200, 409]);
+    const won = (await m.raw("GET", `${AUTHED}/download/${server}/${race}`, t)).bytes.toString();
+    assert.equal(won, r1.status === 200 ? "first" : "second");
     // At most three pending reservations (this suite's max_pending_uploads).
     for (let i = 0; i < 3; i++) assert.equal((await m.raw("POST", "/_matrix/media/v1/create", gus.access_token)).status, 200);
     const over = await m.raw("POST", "/_matrix/media/v1/create", gus.access_token);
@@ -410,5 +416,21 @@ describeOnEachEngine("media with the unauthenticated endpoints frozen", { server
       assert.equal(r.status, 404, path);
       assert.equal(m.json(r).errcode, "M_NOT_FOUND");
     }
+  });
+});
+
+describeOnEachEngine("media reservations that lapse", { server_name: "lapse.test", registration: { enabled: true }, media: { unused_expiry_ms: 1000 } }, (h) => {
+  const m = media(h);
+  it("forgets an mxc URI whose content did not come in time", async () => {
+    const ann = await h.http.register("ann");
+    const created = m.json(await m.raw("POST", "/_matrix/media/v1/create", ann.access_token));
+    assert.ok(created.unused_expires_at <= Date.now() + 1000);
+    const id = created.content_uri.split("/").pop();
+    await new Promise((r) => setTimeout(r, 1100));
+    const put = await m.raw("PUT", `${LEGACY}/upload/lapse.test/${id}`, ann.access_token, Buffer.from("late"), "text/plain");
+    assert.equal(put.status, 404);
+    assert.equal(m.json(put).errcode, "M_NOT_FOUND");
+    const get = await m.raw("GET", `${AUTHED}/download/lapse.test/${id}?timeout_ms=0`, ann.access_token);
+    assert.equal(get.status, 404);
   });
 });
