@@ -283,6 +283,7 @@ export class MediaRepository {
   async thumbnail(file: MediaFile, requested: Box, animated: boolean): Promise<Thumbnail> {
     const cannot = () => new MatrixError(400, "M_UNKNOWN", "Cannot generate thumbnails for the requested content");
     if (!THUMBNAILABLE.has(baseType(file.record.contentType))) throw cannot();
+    if (!(await this.files.exists(file.path))) throw notFound("The media's content is missing");
     const box = boxFor(requested.width, requested.height, requested.method);
     const { origin, mediaId } = file.record;
     const cached = await this.store.thumbnails(origin, mediaId);
@@ -322,7 +323,14 @@ export class MediaRepository {
       return { kind: "file", path: file.path, contentType: info.format === "jpeg" ? "image/jpeg" : "image/png", size: file.record.size, width: info.width, height: info.height };
     }
     const started = Date.now();
-    const out = await render(file.path, info, size.width, size.height, box.method, wantsAnimation);
+    let out;
+    try {
+      out = await render(file.path, info, size.width, size.height, box.method, wantsAnimation);
+    } catch (err) {
+      // A header that reads but a body that does not decode (truncated, corrupt): the content's fault, not ours.
+      this.log.debug("thumbnail failed", { media_id: file.record.mediaId, err: String(err) });
+      throw new MatrixError(400, "M_UNKNOWN", "Cannot generate thumbnails for the requested content");
+    }
     this.log.debug("thumbnail made", { media_id: file.record.mediaId, width: size.width, height: size.height, ms: Date.now() - started });
     if (!keep) return { kind: "bytes", data: out.data, contentType: out.contentType, width: size.width, height: size.height };
     const { origin, mediaId } = file.record;

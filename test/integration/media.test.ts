@@ -288,7 +288,10 @@ describeOnEachEngine("media", { server_name: "media.test", registration: { enabl
     const t = dan.access_token;
     const text = await m.upload(t, Buffer.from("not an image"), "text/plain");
     const liar = await m.upload(t, Buffer.from("not an image either"), "image/png");
-    for (const up of [text, liar]) {
+    const whole = await jpeg(300, 200);
+    const truncated = await m.upload(t, whole.subarray(0, Math.floor(whole.length / 2)), "image/jpeg");
+    const svg = await m.upload(t, Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="500" height="500"><rect width="500" height="500"/></svg>'), "image/png");
+    for (const up of [text, liar, truncated, svg]) {
       const r = await m.raw("GET", `${AUTHED}/thumbnail/${up.server}/${up.id}?width=32&height=32&method=crop`, t);
       assert.equal(r.status, 400);
       assert.equal(m.json(r).errcode, "M_UNKNOWN");
