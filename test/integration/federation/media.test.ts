@@ -5,7 +5,8 @@
  * the copy is kept and served when the origin is down, unknown remote
  * media is 404, the federation media routes refuse unsigned requests, and
  * an origin that predates the v1 endpoint is read through the legacy
- * download with allow_remote=false.
+ * download with allow_remote=false. And with a real Synapse, both ways:
+ * its multipart answers read here, ours read there.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -18,7 +19,9 @@ import { freePort, issueCert } from "../../support/tls.js";
 import { startHomeserver } from "../../../src/homeserver.js";
 import { createLogger } from "../../../src/logger.js";
 import { FederationError } from "../../../federation/client.js";
+import { fileNameOfDisposition as fileNameOf } from "../../../src/media/headers.js";
 import { boundaryOf, readSecondPart } from "../../../src/media/multipart.js";
+import { startSynapse, synapseUnavailable, type SynapseServer } from "../../support/synapse.js";
 
 const AUTHED = "/_matrix/client/v1/media";
 const LIMIT = 1_000_000;
@@ -174,6 +177,52 @@ for (const engine of ENGINES) {
       } finally {
         await new Promise((r) => old.server.close(r));
       }
+    });
+  });
+}
+
+for (const engine of ENGINES) {
+  const skip = engine === "postgres" ? postgresUnavailable() : undefined;
+  describe(`media with Synapse on ${engine}`, { skip: skip ?? synapseUnavailable() }, () => {
+    let ours: FederatedServer;
+    let synapse: SynapseServer;
+
+    before(async () => {
+      [ours] = await startFederatedServers(engine, 1);
+      synapse = await startSynapse(testCa());
+    });
+    after(async () => {
+      await synapse?.stop();
+      await stopFederatedServers([ours]);
+    });
+
+    it("downloads and thumbnails media across both servers", { timeout: 90_000 }, async () => {
+      const alice = await ours.http.register("alice");
+      const sam = await synapse.http.register("sam");
+      const picture = await sharp({ create: { width: 900, height: 600, channels: 3, background: { r: 250, g: 120, b: 10 } } }).jpeg().toBuffer();
+
+      // Synapse's media, read by our user through our server.
+      const theirs = await upload(synapse.clientUrl, sam.access_token, picture, "image/jpeg", "from synapse.jpg");
+      const got = await get(ours.server.url, `${AUTHED}/download/${theirs}`, alice.access_token);
+      assert.equal(got.status, 200, got.bytes.toString());
+      assert.ok(got.bytes.equals(picture), "Synapse's bytes, unchanged");
+      assert.equal(got.headers.get("content-type"), "image/jpeg");
+      assert.equal(fileNameOf(got.headers.get("content-disposition") ?? undefined), "from synapse.jpg");
+      const thumb = await get(ours.server.url, `${AUTHED}/thumbnail/${theirs}?width=96&height=96&method=crop`, alice.access_token);
+      assert.equal(thumb.status, 200);
+      assert.equal((await sharp(thumb.bytes).metadata()).width, 96);
+
+      // Our media, read by Synapse's user through Synapse (which asks our federation endpoint).
+      const mine = await upload(ours.server.url, alice.access_token, picture, "image/jpeg", "from pimatrix.jpg");
+      const there = await get(synapse.clientUrl, `${AUTHED}/download/${mine}`, sam.access_token);
+      assert.equal(there.status, 200, there.bytes.toString());
+      assert.ok(there.bytes.equals(picture), "our bytes, as Synapse serves them");
+      assert.equal(there.headers.get("content-type"), "image/jpeg");
+      assert.equal(fileNameOf(there.headers.get("content-disposition") ?? undefined), "from pimatrix.jpg");
+      const theirThumb = await get(synapse.clientUrl, `${AUTHED}/thumbnail/${mine}?width=320&height=240&method=scale`, sam.access_token);
+      assert.equal(theirThumb.status, 200, theirThumb.bytes.toString());
+      const tm = await sharp(theirThumb.bytes).metadata();
+      assert.ok(tm.width! <= 320 && tm.height! <= 240 && tm.width! > 0, `${tm.width}x${tm.height}`);
     });
   });
 }
