@@ -26,6 +26,7 @@ import { registerReports } from "./report.js";
 import { registerEventReportAdmin } from "./admin/event-reports.js";
 import { registerDevices } from "./devices.js";
 import { registerKeys } from "./keys.js";
+import { registerMedia } from "./media.js";
 import { registerToDevice } from "./to-device.js";
 import { registerDehydratedDevice } from "./dehydrated-device.js";
 import { InteractiveAuth } from "./uia.js";
@@ -58,5 +59,6 @@ export function createClientApi(hs: ServerContext): Router {
   registerHierarchy(router, hs);
   registerReports(router, hs);
   registerEventReportAdmin(router, hs);
+  registerMedia(router, hs);
   return router;
 }

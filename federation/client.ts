@@ -6,8 +6,10 @@
  * request forgery), and signs every request with our server key.
  */
 import { promises as dns, lookup as dnsLookup, type LookupAddress } from "node:dns";
+import type { IncomingMessage } from "node:http";
 import { Agent, request as httpsRequest } from "node:https";
-import { BlockList, isIP } from "node:net";
+import { isIP } from "node:net";
+import { isPrivateAddress } from "../src/http/addresses.js";
 import { readFileSync } from "node:fs";
 import { rootCertificates } from "node:tls";
 import type { Config } from "../src/config.js";
@@ -35,20 +37,8 @@ export class FederationError extends Error {
   }
 }
 
-const PRIVATE = new BlockList();
-for (const [net, bits] of [
-  ["0.0.0.0", 8], ["10.0.0.0", 8], ["100.64.0.0", 10], ["127.0.0.0", 8], ["169.254.0.0", 16], ["172.16.0.0", 12],
-  ["192.0.0.0", 24], ["192.168.0.0", 16], ["198.18.0.0", 15], ["224.0.0.0", 4], ["240.0.0.0", 4],
-] as const) PRIVATE.addSubnet(net, bits, "ipv4");
-for (const [net, bits] of [["::1", 128], ["::", 128], ["fc00::", 7], ["fe80::", 10], ["ff00::", 8]] as const) PRIVATE.addSubnet(net, bits, "ipv6");
-
-export function isPrivateAddress(address: string): boolean {
-  const family = isIP(address);
-  if (family === 0) return false;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return PRIVATE.check(mapped[1], "ipv4");
-  return PRIVATE.check(address, family === 4 ? "ipv4" : "ipv6");
-}
+// Moved to src/ so URL previews share it; re-exported for the callers that import it from here.
+export { isPrivateAddress };
 
 const WELL_KNOWN_TTL_MS = 24 * 3600_000;
 const WELL_KNOWN_MISS_TTL_MS = 3600_000;
@@ -114,16 +104,7 @@ export class FederationClient {
 
   /** A signed request to another server's federation API; the parsed JSON answer, or a FederationError. */
   async request<T = Record<string, unknown>>(destination: string, method: string, path: string, opts: RequestOptions = {}): Promise<T> {
-    let uri = path;
-    if (opts.query) {
-      const q = new URLSearchParams();
-      for (const [k, v] of Object.entries(opts.query)) {
-        if (v === undefined) continue;
-        for (const one of Array.isArray(v) ? v : [v]) q.append(k, String(one));
-      }
-      const s = q.toString();
-      if (s) uri += `?${s}`;
-    }
+    const uri = withQuery(path, opts.query);
     const target = await this.resolve(destination);
     const headers: Record<string, string> = { host: target.hostHeader };
     if (!opts.unsigned) {
@@ -143,6 +124,71 @@ export class FederationClient {
     }
     if (json === undefined) throw new FederationError(destination, 502, undefined, `${method} ${path} on ${destination}: the answer is not JSON`);
     return json as T;
+  }
+
+  /**
+   * A GET (signed unless `unsigned`) whose answer is streamed rather than
+   * buffered (media): the caller reads the response or destroys it. A
+   * non-2xx answer is read (bounded) and thrown as a FederationError.
+   */
+  async stream(destination: string, path: string, opts: Omit<RequestOptions, "body"> = {}): Promise<IncomingMessage> {
+    const uri = withQuery(path, opts.query);
+    const target = await this.resolve(destination);
+    const headers: Record<string, string> = { host: target.hostHeader };
+    if (!opts.unsigned) headers.authorization = authorizationHeader("GET", uri, this.config.server_name, destination, undefined, this.key);
+    if (isIP(target.host) && !this.config.federation.allow_private_addresses && isPrivateAddress(target.host)) {
+      throw new FederationError(target.hostHeader, 0, undefined, `${target.host} is a private address`);
+    }
+    const timeoutMs = opts.timeoutMs ?? this.config.federation.request_timeout_ms;
+    const res = await this.open({
+      host: target.host, port: target.port, path: uri, headers, servername: isIP(target.tlsName) ? undefined : target.tlsName,
+    }, timeoutMs, `GET ${uri} to ${target.hostHeader}`);
+    await this.refuseErrorStatus(res, destination, `GET ${path}`);
+    return res;
+  }
+
+  /** GET an https URL another server pointed us to (a media Location), through the same guarded agent, streamed. */
+  async fetchUrl(url: string, timeoutMs = this.config.federation.request_timeout_ms): Promise<IncomingMessage> {
+    const u = new URL(url);
+    if (u.protocol !== "https:") throw new FederationError(u.host, 0, undefined, `refusing to follow ${u.protocol} URL`);
+    const host = u.hostname.replace(/^\[(.*)\]$/, "$1");
+    if (isIP(host) && !this.config.federation.allow_private_addresses && isPrivateAddress(host)) {
+      throw new FederationError(u.host, 0, undefined, `${host} is a private address`);
+    }
+    const res = await this.open({
+      host, port: u.port ? Number(u.port) : 443, path: `${u.pathname}${u.search}`, headers: { host: u.host }, servername: isIP(host) ? undefined : host,
+    }, timeoutMs, `GET ${u.origin}${u.pathname}`);
+    await this.refuseErrorStatus(res, u.host, `GET ${u.pathname}`);
+    return res;
+  }
+
+  private open(opts: { host: string; port: number; path: string; headers: Record<string, string>; servername?: string }, timeoutMs: number, what: string): Promise<IncomingMessage> {
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      const req = httpsRequest({ ...opts, method: "GET", agent: this.agent, timeout: timeoutMs }, resolve);
+      req.on("timeout", () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
+      req.on("error", (err) => reject(new FederationError(opts.headers.host ?? opts.host, 0, undefined, `${what}: ${err.message}`)));
+      req.end();
+    });
+  }
+
+  private async refuseErrorStatus(res: IncomingMessage, destination: string, what: string): Promise<void> {
+    const status = res.statusCode ?? 0;
+    if (status >= 200 && status < 300) return;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of res as AsyncIterable<Buffer>) {
+      size += c.length;
+      if (size > 65536) break;
+      chunks.push(c);
+    }
+    res.destroy();
+    let json: Record<string, unknown> | undefined;
+    try {
+      json = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>;
+    } catch {
+      json = undefined;
+    }
+    throw new FederationError(destination, status, json, `${what} on ${destination}: ${status} ${json?.errcode ?? ""}`.trim());
   }
 
   private send(target: Target, method: string, uri: string, headers: Record<string, string>, payload: Buffer | undefined, timeoutMs: number) {
@@ -199,6 +245,17 @@ export class FederationClient {
     this.wellKnownCache.set(hostname, { value, expires: Date.now() + (value ? WELL_KNOWN_TTL_MS : WELL_KNOWN_MISS_TTL_MS) });
     return value;
   }
+}
+
+function withQuery(path: string, query: RequestOptions["query"]): string {
+  if (!query) return path;
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) {
+    if (v === undefined) continue;
+    for (const one of Array.isArray(v) ? v : [v]) q.append(k, String(one));
+  }
+  const s = q.toString();
+  return s ? `${path}?${s}` : path;
 }
 
 /** A remote error as our own client sees it: the remote's refusal passed on, anything else a 502. */

@@ -22,6 +22,7 @@ import { FederationRoomSource } from "./room-source.js";
 import { registerRoomRoutes } from "./rooms.js";
 import { FederationSender } from "./sender.js";
 import { registerTransactions } from "./transactions.js";
+import { FederationMedia, registerMediaRoutes } from "./media.js";
 import { queueEphemeralEdus } from "./edus.js";
 
 const V1 = "/_matrix/federation/v1";
@@ -46,11 +47,15 @@ export function createFederation(hs: ServerContext): Federation {
 
   // Remote events check signatures with the key ring and fill gaps through this client; our users reach other servers through it.
   hs.remoteEvents.connect((server, keyId, atTs) => keys.verifyKey(server, keyId, atTs), new FederationRoomSource(client));
-  if (hs.config.federation.enabled) hs.remote = new FederationRemote(hs, client, sender);
+  if (hs.config.federation.enabled) {
+    hs.remote = new FederationRemote(hs, client, sender);
+    hs.media.connectRemote(new FederationMedia(client));
+  }
   hs.persister.withinEveryCommit(sender.queueEventInCommit);
   hs.persister.onPersisted(sender.afterPersist);
   queueEphemeralEdus(hs, sender);
   registerRoomRoutes(router, hs, keys);
+  registerMediaRoutes(router, hs, keys);
   registerTransactions(router, hs, keys, (origin) => sender.markAlive(origin));
 
   // Delegation (server-server API: resolving server names): where other servers should connect for our name, when the operator says.

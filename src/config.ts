@@ -39,6 +39,15 @@ export interface Config {
   user_directory: {
     search_all_users: boolean;
   };
+  media: {
+    max_upload_bytes: number;
+    max_pending_uploads: number;
+    unused_expiry_ms: number;
+    max_thumbnail_pixels: number;
+    freeze_unauthenticated_since_ms: number;
+    url_preview_enabled: boolean;
+    url_preview_allow_private_addresses: boolean;
+  };
   rate_limits: {
     message: RateLimitSetting;
     login: RateLimitSetting;
@@ -157,6 +166,15 @@ export const SCHEMA: Schema = {
   },
   user_directory: {
     search_all_users: boolean,
+  },
+  media: {
+    max_upload_bytes: integer(1, 2 ** 40),
+    max_pending_uploads: integer(1, 1_000_000),
+    unused_expiry_ms: integer(1000, 365 * 24 * 3600 * 1000),
+    max_thumbnail_pixels: integer(1, 2 ** 31),
+    freeze_unauthenticated_since_ms: integer(0, Number.MAX_SAFE_INTEGER),
+    url_preview_enabled: boolean,
+    url_preview_allow_private_addresses: boolean,
   },
   rate_limits: {
     message: { per_second: number(0, 1e6), burst: integer(1, 1e9) },

@@ -24,6 +24,7 @@ import type { DeviceListStore } from "./storage/device-list-store.js";
 import type { E2eKeyStore } from "./storage/e2e-key-store.js";
 import type { EventStore } from "./storage/event-store.js";
 import type { KeyBackupStore } from "./storage/key-backup-store.js";
+import type { MediaRepository } from "./media/repository.js";
 import type { ProfileStore } from "./storage/profile-store.js";
 import type { ReceiptStore } from "./storage/receipt-store.js";
 import type { RegistrationTokenStore } from "./storage/registration-token-store.js";
@@ -50,6 +51,8 @@ export interface ServerContext {
   readonly toDevice: ToDeviceStore;
   readonly keyBackups: KeyBackupStore;
   readonly dehydratedDevices: DehydratedDeviceStore;
+  /** Uploads, downloads and thumbnails; federation plugs remote media into it. */
+  readonly media: MediaRepository;
   readonly typing: TypingTracker;
   readonly presence: PresenceTracker;
   readonly notifier: Notifier;

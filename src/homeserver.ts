@@ -32,6 +32,7 @@ import { E2eKeyStore } from "./storage/e2e-key-store.js";
 import { localUsersToTell } from "./e2ee/device-lists.js";
 import { EventStore } from "./storage/event-store.js";
 import { KeyBackupStore } from "./storage/key-backup-store.js";
+import { MediaRepository } from "./media/repository.js";
 import { ProfileStore } from "./storage/profile-store.js";
 import { ReceiptStore } from "./storage/receipt-store.js";
 import { RegistrationTokenStore } from "./storage/registration-token-store.js";
@@ -103,6 +104,7 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
     toDevice: await ToDeviceStore.open(db),
     keyBackups: new KeyBackupStore(db),
     dehydratedDevices: new DehydratedDeviceStore(db),
+    media: await MediaRepository.open(config, db, log),
     typing: new TypingTracker(),
     presence: new PresenceTracker(),
     notifier: new Notifier(config.server_name, states),

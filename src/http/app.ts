@@ -30,10 +30,19 @@ export function createApp(routers: Router[], log: Logger): Koa {
       if (ctx.status === 404 && ctx.body === undefined) throw unrecognized();
     } catch (err) {
       const matrix = toMatrixError(err);
-      if (matrix.status >= 500) log.error("request failed", { method: ctx.method, path: ctx.path, err: String((err as Error)?.stack ?? err) });
+      // 500 is a failure here; 502 and 504 are another server (or a web page, or an upload still under way) not answering.
+      if (matrix.status === 500) log.error("request failed", { method: ctx.method, path: ctx.path, err: String((err as Error)?.stack ?? err) });
+      else if (matrix.status > 500) log.info("request not served", { method: ctx.method, path: ctx.path, errcode: matrix.errcode, error: matrix.message });
       ctx.status = matrix.status;
       ctx.body = matrix.toJSON();
     }
+  });
+  // What koa reports outside a handler: mostly clients that hung up mid-request (an upload cut off), which are no failure here.
+  app.on("error", (err: { code?: string; message?: string; stack?: string }) => {
+    const code = String(err?.code ?? "");
+    const hungUp = code.startsWith("HPE_") || ["ECONNRESET", "EPIPE", "ECONNABORTED", "ERR_STREAM_PREMATURE_CLOSE"].includes(code);
+    if (hungUp) log.debug("client hung up", { code, err: String(err?.message ?? err) });
+    else log.error("unhandled server error", { err: String(err?.stack ?? err) });
   });
   for (const router of routers) {
     app.use(router.routes());
