@@ -16,6 +16,7 @@
 import type { Knex } from "knex";
 import type { JsonObject } from "../src/room/types.js";
 import { relationOf, REL_THREAD } from "../src/relations/relates-to.js";
+import { storedTimelineEvents } from "./stored-events.js";
 
 const BACKFILL_BATCH = 500;
 
@@ -48,18 +49,7 @@ export async function up(knex: Knex): Promise<void> {
 
 /** Index what is already stored (exported for the test that re-runs it). */
 export async function backfill(knex: Knex): Promise<void> {
-  let after = 0;
-  for (;;) {
-    const rows: { nid: number; event_id: string; room_id: string; sender: string; type: string; stream_ordering: number | string; origin_server_ts: number | string; json: string }[] =
-      await knex("events")
-        .whereNotNull("stream_ordering")
-        .whereNull("rejected_reason")
-        .where("nid", ">", after)
-        .orderBy("nid")
-        .limit(BACKFILL_BATCH)
-        .select("nid", "event_id", "room_id", "sender", "type", "stream_ordering", "origin_server_ts", "json");
-    if (rows.length === 0) break;
-    after = rows[rows.length - 1].nid;
+  for await (const rows of storedTimelineEvents(knex, (q) => q, BACKFILL_BATCH)) {
     const candidates = rows.filter((r) => r.json.includes("m.relates_to"));
     if (candidates.length === 0) continue;
     const redacted = new Set(
@@ -73,7 +63,7 @@ export async function backfill(knex: Knex): Promise<void> {
       if (!rel) continue;
       values.push({
         event_id: r.event_id, room_id: r.room_id, relates_to_id: rel.parentId, rel_type: rel.relType, type: r.type, sender: r.sender,
-        stream_ordering: Number(r.stream_ordering), origin_server_ts: Number(r.origin_server_ts), aggregation_key: rel.key,
+        stream_ordering: r.stream_ordering, origin_server_ts: r.origin_server_ts, aggregation_key: rel.key,
       });
     }
     if (values.length) await knex("event_relations").insert(values).onConflict("event_id").ignore();

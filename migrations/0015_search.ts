@@ -15,6 +15,7 @@
  * its history from the first start after the upgrade.
  */
 import type { Knex } from "knex";
+import { storedTimelineEvents } from "./stored-events.js";
 import type { JsonObject } from "../src/room/types.js";
 import { searchableText } from "../src/search/terms.js";
 
@@ -74,19 +75,9 @@ export async function up(knex: Knex): Promise<void> {
 
 /** Index what is already stored (exported for the test that re-runs it). */
 export async function backfill(knex: Knex): Promise<void> {
-  let after = 0;
-  for (;;) {
-    const rows: { nid: number; event_id: string; room_id: string; sender: string; type: string; stream_ordering: number | string; origin_server_ts: number | string; json: string }[] =
-      await knex("events")
-        .whereIn("type", ["m.room.message", "m.room.name", "m.room.topic"])
-        .whereNotNull("stream_ordering")
-        .whereNull("rejected_reason")
-        .where("nid", ">", after)
-        .whereNotExists(knex("redactions").whereRaw("redactions.redacts = events.event_id"))
-        .orderBy("nid")
-        .limit(BACKFILL_BATCH)
-        .select("nid", "event_id", "room_id", "sender", "type", "stream_ordering", "origin_server_ts", "json");
-    if (rows.length === 0) return;
+  const searchable = (q: Knex.QueryBuilder) =>
+    q.whereIn("type", ["m.room.message", "m.room.name", "m.room.topic"]).whereNotExists(knex("redactions").whereRaw("redactions.redacts = events.event_id"));
+  for await (const rows of storedTimelineEvents(knex, searchable, BACKFILL_BATCH)) {
     const values = [];
     for (const r of rows) {
       const pdu = JSON.parse(r.json) as { state_key?: string; content?: JsonObject };
@@ -94,11 +85,10 @@ export async function backfill(knex: Knex): Promise<void> {
       if (!text) continue;
       values.push({
         nid: r.nid, event_id: r.event_id, room_id: r.room_id, sender: r.sender, type: r.type, key: text.key,
-        stream_ordering: Number(r.stream_ordering), origin_server_ts: Number(r.origin_server_ts), value: text.value,
+        stream_ordering: r.stream_ordering, origin_server_ts: r.origin_server_ts, value: text.value,
       });
     }
     if (values.length) await knex("event_search").insert(values);
-    after = rows[rows.length - 1].nid;
   }
 }
 

@@ -10,19 +10,10 @@ import assert from "node:assert/strict";
 import { ENGINES, postgresUnavailable } from "../../support/databases.js";
 import { startFederatedServers, stopFederatedServers, type FederatedServer } from "../../support/federation.js";
 import type { Registered } from "../../support/http.js";
+import { eventually } from "../../support/eventually.js";
 
 const V3 = "/_matrix/client/v3";
 const enc = encodeURIComponent;
-
-async function eventually<T>(what: string, check: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const v = await check().catch(() => undefined);
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 for (const engine of ENGINES) {
   describe(`conflicting state across servers on ${engine}`, { skip: engine === "postgres" ? postgresUnavailable() : undefined }, () => {

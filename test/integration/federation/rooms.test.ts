@@ -9,25 +9,10 @@ import assert from "node:assert/strict";
 import { ENGINES, postgresUnavailable } from "../../support/databases.js";
 import { startFederatedServers, stopFederatedServers, type FederatedServer } from "../../support/federation.js";
 import type { Registered } from "../../support/http.js";
+import { eventually } from "../../support/eventually.js";
 
 const V3 = "/_matrix/client/v3";
 const enc = encodeURIComponent;
-
-/** Polls until `check` returns a value (not undefined), or fails after `ms`. */
-async function eventually<T>(what: string, check: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-}
 
 for (const engine of ENGINES) {
   describe(`three servers sharing rooms on ${engine}`, { skip: engine === "postgres" ? postgresUnavailable() : undefined }, () => {

@@ -10,24 +10,10 @@ import { ENGINES, postgresUnavailable } from "../../support/databases.js";
 import { startFederatedServers, stopFederatedServers, testCa, type FederatedServer } from "../../support/federation.js";
 import type { Registered, TestHttp } from "../../support/http.js";
 import { startSynapse, synapseUnavailable, type SynapseServer } from "../../support/synapse.js";
+import { eventually } from "../../support/eventually.js";
 
 const V3 = "/_matrix/client/v3";
 const enc = encodeURIComponent;
-
-async function eventually<T>(what: string, check: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-}
 
 async function bodies(http: TestHttp, who: Registered, roomId: string): Promise<string[]> {
   const r = await http.call("GET", `${V3}/rooms/${enc(roomId)}/messages?dir=b&limit=50`, undefined, who.access_token);
