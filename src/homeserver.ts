@@ -29,7 +29,7 @@ import { AliasStore } from "./storage/alias-store.js";
 import { migrate, openDatabase, type Database } from "./storage/database.js";
 import { DeviceListStore } from "./storage/device-list-store.js";
 import { E2eKeyStore } from "./storage/e2e-key-store.js";
-import { localUsersToTell } from "./e2ee/device-lists.js";
+import { deviceListChangeOnJoin, localUsersToTell } from "./e2ee/device-lists.js";
 import { EventStore } from "./storage/event-store.js";
 import { KeyBackupStore } from "./storage/key-backup-store.js";
 import { MediaRepository } from "./media/repository.js";
@@ -132,6 +132,7 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
     void context.states.roomsForUser(userId, "join").then((rooms) => { for (const r of rooms) void notifier.wakeRoom(r); }, () => {});
   });
   context.toDevice.listen((userIds) => notifier.wake(userIds));
+  persister.onPersisted(deviceListChangeOnJoin(context));
   context.deviceLists.listen((userId) => {
     localUsersToTell(context, userId).then((users) => notifier.wake(users), (err) => log.warn("device list wake failed", { err: String(err) }));
   });

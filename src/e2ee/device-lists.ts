@@ -5,6 +5,8 @@
  * share any room with (stop tracking).
  */
 import type { ServerContext } from "../context.js";
+import type { PersistedEvent } from "../engine/persist.js";
+import { serverNameOf } from "../room/identifiers.js";
 
 export interface DeviceListWindow {
   /** Event stream positions: membership changes between them matter too. */
@@ -93,4 +95,26 @@ export async function localUsersToTell(hs: ServerContext, userId: string): Promi
     for (const u of await hs.notifier.localUsers(roomId)) users.add(u);
   }
   return users;
+}
+
+/**
+ * A local user who joins a room starts a device-list change of their own:
+ * the room's other servers are told the joiner's devices (the device-list
+ * EDUs go to every server sharing a room with them), and the joiner's own
+ * clients see themselves among `changed`, as on Synapse. A join that only
+ * changes a profile (join after join) is not a new join.
+ */
+export function deviceListChangeOnJoin(hs: ServerContext): (p: PersistedEvent) => void {
+  return ({ event: ev, stateChanged }) => {
+    if (!stateChanged || ev.type !== "m.room.member" || ev.content.membership !== "join" || ev.stateKey === undefined) return;
+    if (serverNameOf(ev.stateKey) !== hs.config.server_name) return;
+    const userId = ev.stateKey;
+    void (async () => {
+      // The target's previous member event is among the auth events of a membership change.
+      const auth = await hs.events.getEvents(ev.authEventIds);
+      const before = [...auth.values()].find((s) => s.event.type === "m.room.member" && s.event.stateKey === userId);
+      if (before?.event.content.membership === "join") return;
+      await hs.deviceLists.record(userId);
+    })().catch((err) => hs.log.warn("could not record a joiner's device list", { user_id: userId, err: String(err) }));
+  };
 }

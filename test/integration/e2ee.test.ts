@@ -256,9 +256,17 @@ describeOnEachEngine("end-to-end encryption support", SETTINGS, (h) => {
 
   it("reports users who no longer share a room as left, and newcomers as changed", async () => {
     const annStart = (await sync(ann)).body.next_batch as string;
+    const catStart = (await sync(cat)).body.next_batch as string;
     await call("POST", `${V3}/join/${encodeURIComponent(roomId)}`, {}, cat.access_token);
     const joined = await sync(ann, annStart);
     assert.ok(joined.body.device_lists.changed.includes(cat.user_id));
+    // The joiner is told of everyone in the room, and of themselves (their join announced their devices to the room).
+    const catJoined = await sync(cat, catStart);
+    assert.deepEqual([...catJoined.body.device_lists.changed].sort(), [ann.user_id, ben.user_id, cat.user_id].sort());
+    // A profile change is no new join: no new change for cat.
+    await call("PUT", `${V3}/profile/${encodeURIComponent(cat.user_id)}/displayname`, { displayname: "Cat" }, cat.access_token);
+    const renamed = await sync(cat, catJoined.body.next_batch);
+    assert.ok(!(renamed.body.device_lists?.changed ?? []).includes(cat.user_id));
     await call("POST", `${V3}/rooms/${encodeURIComponent(roomId)}/leave`, {}, ben.access_token);
     const left = await sync(ann, joined.body.next_batch);
     assert.deepEqual(left.body.device_lists.left, [ben.user_id]);
