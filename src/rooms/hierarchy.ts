@@ -266,8 +266,9 @@ export class SpaceHierarchy {
    * The spec's rule for listing a room. A user: joined or invited, or may
    * join (public; restricted through a room they are in), or may knock, or
    * the room is world readable. A server: one of its users is joined, or
-   * they could peek or join (world readable, public, knockable, restricted:
-   * the asking server checks allowed_room_ids for its own users).
+   * they could peek or join (world readable, public, knockable, restricted
+   * with one of its users in an allowed room we hold: the asking server
+   * then checks allowed_room_ids for each of its users).
    */
   private async mayView(asker: Asker, roomId: string, version: string, state: StateMap): Promise<boolean> {
     if ((await this.content(state, "m.room.history_visibility"))?.history_visibility === "world_readable") return true;
@@ -278,9 +279,12 @@ export class SpaceHierarchy {
     if (rules?.knocking && rule === "knock") return true;
     if (rules?.knockRestricted && rule === "knock_restricted") return true;
     if (asker.server !== undefined) {
-      if (rules?.restrictedJoins && rule === "restricted") return true;
-      const joined = await this.hs.states.membersOfRoom(roomId, "join");
-      return joined.some((u) => serverNameOf(u) === asker.server);
+      const hasMember = async (r: string) => (await this.hs.states.membersOfRoom(r, "join")).some((u) => serverNameOf(u) === asker.server);
+      // Restricted: reachable if the asking server has a user in an allowed room that we hold (it then filters per user).
+      if (rules?.restrictedJoins && rule === "restricted") {
+        for (const allowed of allowedRooms(joinRules)) if (await hasMember(allowed)) return true;
+      }
+      return hasMember(roomId);
     }
     const memberId = state.get(stateKey("m.room.member", asker.userId));
     const membership = memberId === undefined ? undefined : (await this.hs.events.getEvent(memberId))?.event.content.membership;

@@ -67,6 +67,29 @@ for (const engine of ENGINES) {
       assert.deepEqual(listed, ["Club", "Lobby", "Chess on B"]);
     });
 
+    it("shows a restricted room held elsewhere only once its server sees the asker's users in an allowed room", async () => {
+      const club = ids.space;
+      const restricted = await create(b, bob, {
+        preset: "public_chat",
+        name: "Members only",
+        initial_state: [{ type: "m.room.join_rules", state_key: "", content: { join_rule: "restricted", allow: [{ type: "m.room_membership", room_id: club, via: [a.name] }] } }],
+      });
+      await addChild(club, restricted, b.name);
+      const dave = await a.http.register("dave"); // on A, never in the space
+      const names = async (who: Registered) => {
+        const r = await a.http.call("GET", `/_matrix/client/v1/rooms/${enc(club)}/hierarchy`, undefined, who.access_token);
+        assert.equal(r.status, 200, JSON.stringify(r.body));
+        return (r.body.rooms as Array<{ name?: string }>).map((x) => x.name);
+      };
+      // B holds no allowed room with A's users in it: the room is inaccessible to A.
+      assert.ok(!(await names(alice)).includes("Members only"));
+      // Once bob joins the space, B sees A's users there, and A shows the room to its users in the space only.
+      const joined = await b.http.call("POST", `${V3}/join/${enc(club)}?server_name=${enc(a.name)}`, {}, bob.access_token);
+      assert.equal(joined.status, 200, JSON.stringify(joined.body));
+      assert.ok((await names(alice)).includes("Members only"));
+      assert.ok(!(await names(dave)).includes("Members only"));
+    });
+
     it("refuses a space the asking server may not see", async () => {
       const secret = await create(a, alice, { preset: "private_chat", room_version: "11", creation_content: { type: "m.space" } });
       const r = await b.http.call("GET", `/_matrix/client/v1/rooms/${enc(secret)}/hierarchy`, undefined, bob.access_token);
