@@ -126,11 +126,7 @@ export class FederationRemote implements RemoteServers {
       const ev = toRoomEvent(signed, rules);
       await this.client.request(server, "PUT", `${V2}/send_leave/${enc(roomId)}/${enc(ev.eventId)}`, { body: signed });
       // We hold no state for a room we only had an invite to: the leave is the membership we remember.
-      await this.hs.persister.storeOutliers([{ event: ev }]);
-      await this.hs.db.knex("room_memberships")
-        .where({ room_id: roomId, user_id: userId })
-        .update({ membership: "leave", event_id: ev.eventId, sender: userId });
-      await this.hs.remoteInvites.forget(roomId, userId);
+      await this.hs.remoteInvites.retract(ev);
     });
   }
 

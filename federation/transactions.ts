@@ -53,6 +53,13 @@ export function registerTransactions(router: Router, hs: ServerContext, keys: Ke
       const id = typeof pdu.event_id === "string" ? pdu.event_id : eventIdOf(pdu, rules) || undefined;
       try {
         if (!(await aclAllows(hs, roomId, origin))) throw new Error("server is banned by the room's ACL");
+        // An invite of ours rescinded (or a knock refused) in a room we hold no state for: nothing to authorise it against.
+        const checked = await hs.remoteEvents.check(pdu, rules);
+        if (serverNameOf(checked.stateKey ?? "") === hs.config.server_name && (await hs.remoteInvites.endsPendingMembership(checked))) {
+          await hs.remoteInvites.retract(checked);
+          results[checked.eventId] = {};
+          continue;
+        }
         const r = await hs.remoteEvents.receive(origin, pdu, rules);
         results[r.event.eventId] = r.outcome === "rejected" ? { error: "rejected by the authorisation rules" } : {};
       } catch (err) {

@@ -86,12 +86,11 @@ export class EventPersister {
         if (event.type === "m.room.create" && event.stateKey === "" && rejected === null) {
           await this.createRoomRow(ctx, event);
         }
-        const stored = await this.events.insert(ctx, event, {
-          streamOrdering: position?.id ?? null,
-          outlier: false,
-          rejectedReason: rejected,
-          stateSnapshot: null,
-        });
+        const meta = { streamOrdering: position?.id ?? null, rejectedReason: rejected };
+        const held = await this.events.getEvent(event.eventId, ctx.trx);
+        const stored = held?.outlier
+          ? await this.events.adoptOutlier(ctx, held, meta)
+          : await this.events.insert(ctx, event, { ...meta, outlier: false, stateSnapshot: null });
         const after = await this.storeStateAfter(ctx, event, stored, opts.stateBefore, rejected !== null);
         await this.events.setStateSnapshot(ctx, stored, after.id);
         const stateChanged = rejected === null ? await this.advanceRoom(ctx, event, rules, after) : false;

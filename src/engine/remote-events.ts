@@ -112,8 +112,10 @@ export class RemoteEvents {
 
   private async receiveChecked(origin: string, event: RoomEvent, rules: RoomVersionRules, fillGaps: boolean) {
     const existing = await this.events.getEvent(event.eventId);
-    // Known already, in the timeline or as an outlier (part of the state we were given): nothing new.
-    if (existing) return { outcome: "duplicate" as const, event };
+    // In the DAG already: nothing new. Held only as an outlier (an invite we countersigned, state given with a join):
+    // now that it arrives through the room it takes its place there.
+    const placeable = existing?.outlier === true && existing.streamOrdering === null && existing.rejectedReason === null;
+    if (existing && !placeable) return { outcome: "duplicate" as const, event };
     if (fillGaps) await this.fillGap(origin, event, rules);
     await this.fetchAuthEvents(origin, event, rules);
 

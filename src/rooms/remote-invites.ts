@@ -58,6 +58,51 @@ export class RemoteInvites {
     for (const l of this.listeners) l(userId);
   }
 
+  /**
+   * An invite or knock to a room we are not in that ended without a join:
+   * the user's own rejection (make_leave, send_leave), or the inviter's
+   * rescinding kick or a ban that reached us. We hold no state for the
+   * room, so the membership event is kept as an outlier and is the
+   * membership we remember, at a new stream position so /sync shows the
+   * room as left.
+   */
+  async retract(ev: RoomEvent): Promise<void> {
+    const userId = ev.stateKey!;
+    const membership = ev.content.membership === "ban" ? "ban" : "leave";
+    await this.persister.storeOutliers([{ event: ev }]);
+    const position = this.stream.next();
+    let changed = false;
+    try {
+      await inTransaction(this.db, async ({ trx }) => {
+        const current = await trx("room_memberships").where({ room_id: ev.roomId, user_id: userId }).first("membership");
+        // Joined meanwhile: the room itself now tells us about the user.
+        if (current?.membership === "join") return;
+        await trx("room_memberships")
+          .insert({ room_id: ev.roomId, user_id: userId, membership, event_id: ev.eventId, sender: ev.sender, stream_ordering: position.id })
+          .onConflict(["room_id", "user_id"])
+          .merge();
+        await trx("remote_invite_state").where({ room_id: ev.roomId, user_id: userId }).del();
+        changed = true;
+      });
+    } finally {
+      position.finish();
+    }
+    if (changed) for (const l of this.listeners) l(userId);
+  }
+
+  /**
+   * Whether a membership event for `userId` from another server ends an
+   * invite or knock of theirs to a room we hold no state for (see retract).
+   */
+  async endsPendingMembership(ev: RoomEvent): Promise<boolean> {
+    if (ev.type !== "m.room.member" || ev.stateKey === undefined) return false;
+    if (ev.content.membership !== "leave" && ev.content.membership !== "ban") return false;
+    const room = await this.rooms.get(ev.roomId);
+    if (room && room.currentSnapshot !== null) return false;
+    const row = await this.db.knex("room_memberships").where({ room_id: ev.roomId, user_id: ev.stateKey }).first("membership");
+    return row?.membership === "invite" || row?.membership === "knock";
+  }
+
   /** The stripped state sent with the user's invite, if the room is one we are not in. */
   async strippedState(roomId: string, userId: string): Promise<JsonObject[] | undefined> {
     const row = await this.db.knex("remote_invite_state").where({ room_id: roomId, user_id: userId }).first("state");

@@ -114,6 +114,18 @@ export class EventStore {
     ctx.afterCommit(() => this.cache.set(stored.event.eventId, updated));
   }
 
+  /**
+   * An outlier that now arrives as part of the room's DAG (an invite we
+   * countersigned, then received through the room): it takes the place
+   * and outcome a newly inserted event would, keeping its row and edges.
+   */
+  async adoptOutlier(ctx: TxContext, stored: StoredEvent, meta: { streamOrdering: number | null; rejectedReason: string | null }): Promise<StoredEvent> {
+    await ctx.trx("events").where({ nid: stored.nid }).update({ stream_ordering: meta.streamOrdering, outlier: false, rejected_reason: meta.rejectedReason, state_snapshot: null });
+    const updated: StoredEvent = { ...stored, ...meta, outlier: false, stateSnapshot: null };
+    ctx.afterCommit(() => this.cache.set(stored.event.eventId, updated));
+    return updated;
+  }
+
   /** Record the state after an event inserted in this transaction. */
   async setStateSnapshot(ctx: TxContext, stored: StoredEvent, snapshot: number): Promise<StoredEvent> {
     await ctx.trx("events").where({ nid: stored.nid }).update({ state_snapshot: snapshot });

@@ -277,7 +277,10 @@ export class SyncBuilder {
     const at = m.stream_ordering ?? 0;
     const n = fetchSize(filter.timeline.limit ?? DEFAULT_TIMELINE_LIMIT);
     const ids = await this.latestEvents(m.room_id, at, n, after ?? 0);
-    const tl = await this.timeline(me, m.room_id, ids, filter, ignored, ids.length >= n);
+    // An invite refused or rescinded in a room we hold no history of: the leave itself (an outlier) is the timeline,
+    // shown whatever the room's history visibility (the user's own leave, as on Synapse).
+    const own = ids.length === 0 && m.event_id ? (await this.hs.events.getEvent(m.event_id))?.event : undefined;
+    const tl = own ? { events: [own], limited: false, firstOrdering: null } : await this.timeline(me, m.room_id, ids, filter, ignored, ids.length >= n);
     const startAt = tl.firstOrdering === null ? at : tl.firstOrdering - 1;
     const state = after === null ? await this.stateAt(m.room_id, startAt) : diffState(await this.stateAt(m.room_id, after), await this.stateAt(m.room_id, startAt)).set;
     const entry = await this.roomEntry(me, m.room_id, tl, [...state.values()], startAt, filter);
