@@ -7,12 +7,13 @@
  */
 import { promises as dns, lookup as dnsLookup, type LookupAddress } from "node:dns";
 import { Agent, request as httpsRequest } from "node:https";
-import { BlockList, isIP } from "node:net";
+import { isIP } from "node:net";
 import { readFileSync } from "node:fs";
 import { rootCertificates } from "node:tls";
 import type { Config } from "../src/config.js";
 import type { SigningKey } from "../src/crypto/keys.js";
 import { MatrixError } from "../src/http/errors.js";
+import { isPrivateAddress } from "../src/util/private-address.js";
 import type { Logger } from "../src/logger.js";
 import { authorizationHeader } from "./request-auth.js";
 import { parseWellKnown, resolveServer, type DiscoveryLookups, type SrvRecord, type Target } from "./resolve.js";
@@ -35,20 +36,8 @@ export class FederationError extends Error {
   }
 }
 
-const PRIVATE = new BlockList();
-for (const [net, bits] of [
-  ["0.0.0.0", 8], ["10.0.0.0", 8], ["100.64.0.0", 10], ["127.0.0.0", 8], ["169.254.0.0", 16], ["172.16.0.0", 12],
-  ["192.0.0.0", 24], ["192.168.0.0", 16], ["198.18.0.0", 15], ["224.0.0.0", 4], ["240.0.0.0", 4],
-] as const) PRIVATE.addSubnet(net, bits, "ipv4");
-for (const [net, bits] of [["::1", 128], ["::", 128], ["fc00::", 7], ["fe80::", 10], ["ff00::", 8]] as const) PRIVATE.addSubnet(net, bits, "ipv6");
-
-export function isPrivateAddress(address: string): boolean {
-  const family = isIP(address);
-  if (family === 0) return false;
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return PRIVATE.check(mapped[1], "ipv4");
-  return PRIVATE.check(address, family === 4 ? "ipv4" : "ipv6");
-}
+// Shared with the push gateway client: one list of addresses outbound requests refuse.
+export { isPrivateAddress };
 
 const WELL_KNOWN_TTL_MS = 24 * 3600_000;
 const WELL_KNOWN_MISS_TTL_MS = 3600_000;

@@ -57,6 +57,15 @@ export interface Config {
     retry_initial_ms: number;
     retry_max_ms: number;
   };
+  push: {
+    allow_private_addresses: boolean;
+    require_https: boolean;
+    request_timeout_ms: number;
+    retry_initial_ms: number;
+    retry_max_ms: number;
+    give_up_after_ms: number;
+    rule_cache_size: number;
+  };
   log_level: "error" | "warn" | "info" | "debug";
 }
 
@@ -174,6 +183,15 @@ export const SCHEMA: Schema = {
     request_timeout_ms: integer(100, 600_000),
     retry_initial_ms: integer(10, 24 * 3600 * 1000),
     retry_max_ms: integer(10, 7 * 24 * 3600 * 1000),
+  },
+  push: {
+    allow_private_addresses: boolean,
+    require_https: boolean,
+    request_timeout_ms: integer(100, 600_000),
+    retry_initial_ms: integer(10, 24 * 3600 * 1000),
+    retry_max_ms: integer(10, 7 * 24 * 3600 * 1000),
+    give_up_after_ms: integer(1000, 30 * 24 * 3600 * 1000),
+    rule_cache_size: integer(0, 10_000_000),
   },
   log_level: oneOf("error", "warn", "info", "debug"),
 };

@@ -44,6 +44,12 @@ import { StreamIdGenerator } from "./storage/stream-ids.js";
 import { ToDeviceStore } from "./storage/to-device-store.js";
 import { KeyedMutex } from "./util/keyed-mutex.js";
 import { Notifier } from "./sync/notifier.js";
+import { PushRulesStore } from "./storage/push-rules-store.js";
+import { PushActionsStore } from "./storage/push-actions-store.js";
+import { PushersStore } from "./storage/push-pushers-store.js";
+import { PushFanout } from "./push/fanout.js";
+import { PushSender } from "./push/sender.js";
+import { GatewayClient } from "./push/gateway-client.js";
 
 /** Read the signing key, generating and saving one on first start. */
 export function loadOrCreateSigningKey(path: string, log?: Logger): SigningKey {
@@ -84,6 +90,23 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
   const localEvents = new LocalEvents(config.server_name, signingKey, rooms, events, stateReader, persister, roomLocks);
   // Remote events get their keys and missing history from federation, which connects itself to them.
   const remoteEvents = new RemoteEvents(events, rooms, states, stateReader, persister, roomLocks, log);
+  const accountData = await AccountDataStore.open(db);
+  const pushRules = new PushRulesStore(db, accountData, config.push.rule_cache_size);
+  const pushActions = new PushActionsStore(db);
+  const pushers = new PushersStore(db);
+  const notifier = new Notifier(config.server_name, states);
+  const push = {
+    rules: pushRules,
+    actions: pushActions,
+    pushers,
+    fanout: new PushFanout(config.server_name, pushRules, pushActions, events, states),
+    sender: new PushSender({
+      config: config.push, log, pushers, actions: pushActions, events, states, eventStream,
+      client: new GatewayClient(config.push.allow_private_addresses, config.push.request_timeout_ms),
+      localUsers: (roomId) => notifier.localUsers(roomId),
+      joinedRooms: async (userId) => (await db.knex("room_memberships").where({ user_id: userId, membership: "join" }).select("room_id")).map((r: { room_id: string }) => r.room_id),
+    }),
+  };
   const context: ServerContext = {
     config, log, db, signingKey, rooms, events, states, stateReader, persister, localEvents, eventStream, remoteEvents, roomLocks,
     remote: new NoFederation(),
@@ -91,7 +114,8 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
     openIdTokens: new OpenIdTokens(),
     accounts: new AccountStore(db),
     profiles: new ProfileStore(db),
-    accountData: await AccountDataStore.open(db),
+    accountData,
+    push,
     receipts: await ReceiptStore.open(db),
     aliases: new AliasStore(db),
     registrationTokens: new RegistrationTokenStore(db),
@@ -101,7 +125,7 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
     keyBackups: new KeyBackupStore(db),
     typing: new TypingTracker(),
     presence: new PresenceTracker(),
-    notifier: new Notifier(config.server_name, states),
+    notifier,
     rateLimits: {
       message: new RateLimiter(config.rate_limits.message),
       login: new RateLimiter(config.rate_limits.login),
@@ -109,8 +133,11 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
     },
   };
   // Every change a /sync request may be waiting for wakes exactly the users it concerns.
-  const { notifier } = context;
   persister.onPersisted(notifier.onPersisted);
+  // Push rules are evaluated and their counts written in each event's own transaction; gateways are told after commit.
+  persister.withinEveryCommit(push.fanout.inCommit);
+  persister.onPersisted(push.sender.onPersisted);
+  void push.sender.start().catch((err) => log.warn("push delivery could not start", { err: String(err) }));
   // The full-text index commits with each event (and drops redacted ones), so it never disagrees with the timeline.
   persister.withinEveryCommit(new SearchStore(db).indexInCommit);
   context.typing.listen((roomId) => void notifier.wakeRoom(roomId));
@@ -135,6 +162,7 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
 export async function closeContext(context: ServerContext): Promise<void> {
   context.typing.stop();
   context.openIdTokens.close();
+  context.push.sender.close();
   await context.notifier.close();
   await context.db.close();
 }
