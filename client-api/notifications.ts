@@ -32,7 +32,9 @@ export function registerNotifications(router: Router, hs: ServerContext): void {
       limit = Math.min(Number(q.limit), MAX_LIMIT);
     }
     const onlyHighlight = q.only === "highlight";
-    const rows = await hs.push.actions.list(me.userId, { before, limit: limit + 1, onlyHighlight });
+    // Every room the user has a membership in: where their notifications can be.
+    const rooms: { room_id: string }[] = await hs.db.knex("room_memberships").where({ user_id: me.userId }).select("room_id");
+    const rows = await hs.push.actions.list(me.userId, rooms.map((r) => r.room_id), { before, limit: limit + 1, onlyHighlight });
     const page = rows.slice(0, limit);
     const events = await hs.events.getEvents(page.map((r) => r.eventId));
     const redactions = await roomData.redactionsOf(page.map((r) => r.eventId));

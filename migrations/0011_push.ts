@@ -6,8 +6,10 @@
  * - `push_rule_changes`: a user's changes to server-default rules (enabled,
  *   actions); the defaults themselves live in src/push/default-rules.ts, so
  *   a newer server's defaults reach every user.
- * - `event_push_actions`: one row per (user, event) that notifies, written
- *   in the event's own transaction: what /sync counts, /notifications
+ * - `event_push_pending`: one row per event that notifies anyone, written
+ *   in the event's own transaction: its recipients and their actions (JSON).
+ * - `event_push_actions`: one row per (user, event) that notifies, expanded
+ *   from the pending rows shortly after: what /sync counts, /notifications
  *   lists and pushers deliver. `thread_id` is "main" for the main timeline.
  * - `push_read_marks`: how far a user has read by sending (their own event
  *   marks what is before it read, as a receipt would).
@@ -37,6 +39,15 @@ export async function up(knex: Knex): Promise<void> {
     t.text("actions").nullable();
     t.primary(["user_id", "kind", "rule_id"]);
   });
+  await knex.schema.createTable("event_push_pending", (t) => {
+    t.bigInteger("stream_ordering").primary();
+    t.string("event_id", 255).notNullable();
+    t.string("room_id", 255).notNullable();
+    t.string("thread_id", 255).notNullable();
+    t.bigInteger("ts").notNullable();
+    t.text("recipients").notNullable();
+    t.index(["room_id", "stream_ordering"]);
+  });
   await knex.schema.createTable("event_push_actions", (t) => {
     t.string("user_id", 255).notNullable();
     t.string("event_id", 255).notNullable();
@@ -47,9 +58,9 @@ export async function up(knex: Knex): Promise<void> {
     t.integer("highlight").notNullable();
     t.text("actions").notNullable();
     t.bigInteger("ts").notNullable();
-    t.primary(["user_id", "event_id"]);
+    // One index only: every recipient of an event lands on a page of its own in each index,
+    // so each index costs about as much to write as the table (docs/performance.md).
     t.index(["user_id", "room_id", "stream_ordering"]);
-    t.index(["user_id", "stream_ordering"]);
   });
   await knex.schema.createTable("push_read_marks", (t) => {
     t.string("user_id", 255).notNullable();
@@ -77,7 +88,7 @@ export async function up(knex: Knex): Promise<void> {
 }
 
 export async function down(knex: Knex): Promise<void> {
-  for (const t of ["pushers", "push_read_marks", "event_push_actions", "push_rule_changes", "push_rules"]) {
+  for (const t of ["pushers", "push_read_marks", "event_push_actions", "event_push_pending", "push_rule_changes", "push_rules"]) {
     await knex.schema.dropTableIfExists(t);
   }
 }

@@ -92,7 +92,7 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
   const remoteEvents = new RemoteEvents(events, rooms, states, stateReader, persister, roomLocks, log);
   const accountData = await AccountDataStore.open(db);
   const pushRules = new PushRulesStore(db, accountData, config.push.rule_cache_size);
-  const pushActions = new PushActionsStore(db);
+  const pushActions = new PushActionsStore(db, (err) => log.warn("expanding push actions failed", { err: String(err) }));
   const pushers = new PushersStore(db);
   const notifier = new Notifier(config.server_name, states);
   const push = {
@@ -105,6 +105,7 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
       client: new GatewayClient(config.push.allow_private_addresses, config.push.request_timeout_ms),
       localUsers: (roomId) => notifier.localUsers(roomId),
       joinedRooms: async (userId) => (await db.knex("room_memberships").where({ user_id: userId, membership: "join" }).select("room_id")).map((r: { room_id: string }) => r.room_id),
+      memberRooms: async (userId) => (await db.knex("room_memberships").where({ user_id: userId }).select("room_id")).map((r: { room_id: string }) => r.room_id),
     }),
   };
   const context: ServerContext = {
@@ -137,6 +138,9 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
   // Push rules are evaluated and their counts written in each event's own transaction; gateways are told after commit.
   persister.withinEveryCommit(push.fanout.inCommit);
   persister.onPersisted(push.sender.onPersisted);
+  persister.onPersisted(() => push.actions.scheduleExpand());
+  // Outcomes a crash left unexpanded are expanded now.
+  push.actions.scheduleExpand(0);
   void push.sender.start().catch((err) => log.warn("push delivery could not start", { err: String(err) }));
   // The full-text index commits with each event (and drops redacted ones), so it never disagrees with the timeline.
   persister.withinEveryCommit(new SearchStore(db).indexInCommit);
@@ -163,6 +167,7 @@ export async function closeContext(context: ServerContext): Promise<void> {
   context.typing.stop();
   context.openIdTokens.close();
   context.push.sender.close();
+  await context.push.actions.close();
   await context.notifier.close();
   await context.db.close();
 }

@@ -8,7 +8,8 @@
  * Kept cheap for a 1,000-member room: the room is read once per event (its
  * joined members in one query, the state snapshot and power levels from
  * the caches), each user's rules are compiled once and cached, and the
- * rows go in as one multi-row insert.
+ * outcome goes in as one row for the event (PushActionsStore explains why
+ * one row, and how it becomes a row per user shortly after).
  */
 import type { Knex } from "knex";
 import { serverNameOf } from "../room/identifiers.js";
@@ -16,7 +17,7 @@ import { creators, parsePowerLevels, userLevelIn, ROOM_NOTIFICATION_DEFAULT } fr
 import { stateKey, type JsonObject, type RoomEvent } from "../room/types.js";
 import { getRoomVersion } from "../room/versions.js";
 import type { EventStore } from "../storage/event-store.js";
-import { MAIN_THREAD, type PushActionRow, type PushActionsStore } from "../storage/push-actions-store.js";
+import { MAIN_THREAD, type PendingPush, type PushActionsStore } from "../storage/push-actions-store.js";
 import type { PushRulesStore } from "../storage/push-rules-store.js";
 import type { StateStore } from "../storage/state-store.js";
 import type { PushEventContext } from "./evaluator.js";
@@ -60,14 +61,16 @@ export class PushFanout {
     const ctx = await this.eventContext(trx, event, state, joined.length);
     const compiled = await this.rules.compiledFor([...recipients], trx);
     const names = await this.displayNames(trx, state, [...recipients].filter((u) => compiled.get(u)?.needsDisplayName));
-    const now = Date.now();
-    const rows: PushActionRow[] = [];
+    const notified: PendingPush["recipients"][number][] = [];
     for (const userId of recipients) {
       const outcome = compiled.get(userId)?.evaluate(ctx, { displayName: names.get(userId) });
-      if (!outcome?.notify) continue;
-      rows.push({ userId, eventId: event.eventId, roomId: event.roomId, streamOrdering: ordering, threadId, highlight: outcome.highlight, actions: outcome.actions, ts: now });
+      if (outcome?.notify) notified.push({ userId, actions: outcome.actions, highlight: outcome.highlight });
     }
-    if (rows.length) await this.actions.insert(trx, rows);
+    if (notified.length) {
+      await this.actions.insertPending(trx, {
+        eventId: event.eventId, roomId: event.roomId, streamOrdering: ordering, threadId, ts: Date.now(), recipients: notified,
+      });
+    }
   };
 
   private isLocal(userId: string): boolean {

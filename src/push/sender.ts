@@ -48,6 +48,8 @@ export interface PushSenderDeps {
   readonly localUsers: (roomId: string) => Promise<ReadonlySet<string>>;
   /** Rooms the user is joined to (for the unread count sent with each push). */
   readonly joinedRooms: (userId: string) => Promise<string[]>;
+  /** Rooms the user has any membership in (where their notifications may be). */
+  readonly memberRooms: (userId: string) => Promise<string[]>;
 }
 
 export class PushSender {
@@ -112,7 +114,8 @@ export class PushSender {
           this.state.delete(id);
           return;
         }
-        const rows = await this.deps.actions.pending(pusher.userId, pusher.lastStreamOrdering, this.deps.eventStream.position, BATCH);
+        const rooms = await this.deps.memberRooms(pusher.userId);
+        const rows = await this.deps.actions.pending(pusher.userId, rooms, pusher.lastStreamOrdering, this.deps.eventStream.position, BATCH);
         if (rows.length === 0 && !s.again) break;
         for (const row of rows) {
           const outcome = await this.deliver(pusher, row);
