@@ -20,6 +20,12 @@ export interface PushEventContext {
   readonly senderPowerLevel: number;
   /** The level `notifications[key]` of the room's power levels requires (room: 50 by default). */
   readonly notificationLevel: (key: string) => number;
+  /**
+   * Answers of conditions that do not depend on the user, shared by every
+   * recipient of the event: identical conditions are one object across
+   * users' rulesets, so a 1,000-member room tests each pattern once.
+   */
+  readonly memo?: Map<Predicate, boolean>;
 }
 
 /** What one user's rules may look at beyond the event. */
@@ -41,7 +47,7 @@ export interface PushOutcome {
 export const RULE_KINDS = ["override", "content", "room", "sender", "underride"] as const;
 export type RuleKind = (typeof RULE_KINDS)[number];
 
-type Predicate = (ev: PushEventContext, user: PushUserContext) => boolean;
+export type Predicate = (ev: PushEventContext, user: PushUserContext) => boolean;
 
 interface CompiledRule {
   readonly ruleId: string;
@@ -116,9 +122,38 @@ function isScalar(v: JsonValue | undefined): v is string | number | boolean | nu
 const NEVER: Predicate = () => false;
 const COUNT = /^(==|<=|>=|<|>)?([0-9]+)$/;
 
+/** Conditions compiled once per server, by their JSON: the same condition in two rulesets is one predicate. */
+const interned = new Map<string, Predicate>();
+const INTERNED_MAX = 50_000;
+
 function compileCondition(cond: JsonValue): Predicate {
   if (cond === null || typeof cond !== "object" || Array.isArray(cond)) return NEVER;
-  const c = cond as JsonObject;
+  const key = JSON.stringify(cond);
+  let p = interned.get(key);
+  if (!p) {
+    const raw = compileConditionOnce(cond as JsonObject);
+    // Only the display-name condition depends on who is asking; every other answer holds for the whole event.
+    p = cond.kind === "contains_display_name" || raw === NEVER ? raw : memoised(raw);
+    if (interned.size >= INTERNED_MAX) interned.clear();
+    interned.set(key, p);
+  }
+  return p;
+}
+
+function memoised(raw: Predicate): Predicate {
+  const p: Predicate = (ev, user) => {
+    const memo = ev.memo;
+    if (!memo) return raw(ev, user);
+    const known = memo.get(p);
+    if (known !== undefined) return known;
+    const answer = raw(ev, user);
+    memo.set(p, answer);
+    return answer;
+  };
+  return p;
+}
+
+function compileConditionOnce(c: JsonObject): Predicate {
   switch (c.kind) {
     case "event_match": {
       if (typeof c.key !== "string" || typeof c.pattern !== "string") return NEVER;
@@ -224,14 +259,9 @@ function outcomeOf(ruleId: string, kind: RuleKind, rawActions: readonly JsonValu
 
 function rulePredicate(kind: RuleKind, rule: PushRule): Predicate {
   switch (kind) {
-    case "content": {
-      if (typeof rule.pattern !== "string") return NEVER;
-      const test = wordMatcher(rule.pattern);
-      return (ev) => {
-        const body = lookup(ev.event, ["content", "body"]);
-        return typeof body === "string" && test(body);
-      };
-    }
+    case "content":
+      // The same test as event_match on content.body (word boundaries), shared with identical rules.
+      return typeof rule.pattern === "string" ? compileCondition({ kind: "event_match", key: "content.body", pattern: rule.pattern }) : NEVER;
     case "room":
       return (ev) => ev.event.room_id === rule.rule_id;
     case "sender":

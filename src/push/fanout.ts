@@ -96,7 +96,7 @@ export class PushFanout {
       origin_server_ts: event.originServerTs, content: event.content,
     };
     if (event.stateKey !== undefined) shown.state_key = event.stateKey;
-    return { event: shown, memberCount, senderPowerLevel, notificationLevel: (key) => levels.get(key) ?? ROOM_NOTIFICATION_DEFAULT };
+    return { event: shown, memberCount, senderPowerLevel, notificationLevel: (key) => levels.get(key) ?? ROOM_NOTIFICATION_DEFAULT, memo: new Map() };
   }
 
   private async displayNames(trx: Knex, state: ReadonlyMap<string, string>, userIds: string[]): Promise<Map<string, string>> {

@@ -167,6 +167,22 @@ describe("rules", () => {
   });
 });
 
+describe("answers shared across the recipients of one event", () => {
+  it("each user's own conditions stay theirs; the display-name condition is asked per user", () => {
+    const alice = new CompiledRules(defaultPushRules("@alice:x"));
+    const bob = new CompiledRules(defaultPushRules("@bob:x"));
+    const shared = ctx({ content: { body: "hi", "m.mentions": { user_ids: ["@bob:x"] } } }, { memo: new Map() });
+    assert.equal(alice.evaluate(shared)?.ruleId, ".m.rule.message");
+    assert.equal(bob.evaluate(shared)?.ruleId, ".m.rule.is_user_mention");
+    const byName = only({ conditions: [{ kind: "contains_display_name" }] });
+    const named = ctx({ content: { body: "hello Alice" } }, { memo: new Map() });
+    assert.ok(byName.evaluate(named, { displayName: "Alice" }));
+    assert.ok(!byName.evaluate(named, { displayName: "Bob" }));
+    // A new event starts with nothing remembered.
+    assert.equal(alice.evaluate(ctx({ type: "m.room.topic", state_key: "", content: {} }, { memo: new Map() })), undefined);
+  });
+});
+
 describe("the server-default rules", () => {
   const rules = new CompiledRules(defaultPushRules(ME));
   const ev = (e: JsonObject, more: Partial<PushEventContext> = {}) => rules.evaluate(ctx(e, more));
