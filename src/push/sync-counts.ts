@@ -51,8 +51,13 @@ export async function addUnreadCounts(hs: ServerContext, input: SyncCountsInput)
   }
 }
 
-/** An initial sync carries the user's ruleset as m.push_rules even if they never changed it. */
+/**
+ * An initial sync carries the user's ruleset as m.push_rules, read from
+ * the rules themselves: present even if they never changed it, and right
+ * even if a crash came between a change's commit and its account data.
+ */
 export async function pushRulesAccountData(hs: ServerContext, userId: string, global: JsonObject[]): Promise<void> {
-  if (global.some((e) => e.type === "m.push_rules")) return;
+  const at = global.findIndex((e) => e.type === "m.push_rules");
+  if (at >= 0) global.splice(at, 1);
   global.push({ type: "m.push_rules", content: { global: (await hs.push.rules.ruleset(userId)) as unknown as JsonObject } });
 }
