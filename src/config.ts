@@ -64,6 +64,7 @@ export interface Config {
     retry_initial_ms: number;
     retry_max_ms: number;
     give_up_after_ms: number;
+    expand_delay_ms: number;
     rule_cache_size: number;
   };
   log_level: "error" | "warn" | "info" | "debug";
@@ -191,6 +192,7 @@ export const SCHEMA: Schema = {
     retry_initial_ms: integer(10, 24 * 3600 * 1000),
     retry_max_ms: integer(10, 7 * 24 * 3600 * 1000),
     give_up_after_ms: integer(1000, 30 * 24 * 3600 * 1000),
+    expand_delay_ms: integer(0, 3600 * 1000),
     rule_cache_size: integer(0, 10_000_000),
   },
   log_level: oneOf("error", "warn", "info", "debug"),

@@ -92,7 +92,7 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
   const remoteEvents = new RemoteEvents(events, rooms, states, stateReader, persister, roomLocks, log);
   const accountData = await AccountDataStore.open(db);
   const pushRules = new PushRulesStore(db, accountData, config.push.rule_cache_size);
-  const pushActions = new PushActionsStore(db, (err) => log.warn("expanding push actions failed", { err: String(err) }));
+  const pushActions = new PushActionsStore(db, config.push.expand_delay_ms, (err) => log.warn("expanding push actions failed", { err: String(err) }));
   const pushers = new PushersStore(db);
   const notifier = new Notifier(config.server_name, states);
   const push = {

@@ -63,8 +63,6 @@ const ROOM_CHUNK = 100;
 const INSERT_CHUNK = 500;
 /** Rows expanded per transaction, so an expansion never holds the database long. */
 const EXPAND_ROWS = 5000;
-/** Wait this long after an event before expanding, so that a burst of events is expanded together. */
-const EXPAND_DELAY_MS = 100;
 
 /** One event's outcome for every recipient it notifies. */
 export interface PendingPush {
@@ -132,7 +130,12 @@ export class PushActionsStore {
   private expanding: Promise<void> | undefined;
   private closed = false;
 
-  constructor(private readonly db: Database, private readonly onError: (err: unknown) => void = () => {}) {}
+  constructor(
+    private readonly db: Database,
+    /** How long after an event to wait before expanding, so that a burst of events is expanded together. */
+    private readonly expandDelayMs = 100,
+    private readonly onError: (err: unknown) => void = () => {},
+  ) {}
 
   /** Inside the event's own transaction: one row for the event, whatever the number of recipients. */
   async insertPending(trx: Knex, p: PendingPush): Promise<void> {
@@ -155,7 +158,7 @@ export class PushActionsStore {
   }
 
   /** After a commit: expand soon, together with whatever else arrives meanwhile. */
-  scheduleExpand(delayMs = EXPAND_DELAY_MS): void {
+  scheduleExpand(delayMs = this.expandDelayMs): void {
     if (this.closed || this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
