@@ -75,7 +75,7 @@ export function registerPushers(router: Router, hs: ServerContext): void {
     if (url.pathname !== NOTIFY_PATH) throw invalidParam(`data.url must have the path ${NOTIFY_PATH}`);
     if (d.format !== undefined && d.format !== "event_id_only") throw invalidParam("data.format must be event_id_only if given");
     await pushers.set({
-      userId: me.userId, appId, pushkey, kind,
+      userId: me.userId, deviceId: me.deviceId, appId, pushkey, kind,
       appDisplayName: body.app_display_name as string,
       deviceDisplayName: body.device_display_name as string,
       profileTag: typeof body.profile_tag === "string" ? body.profile_tag : undefined,

@@ -15,7 +15,8 @@
  *   marks what is before it read, as a receipt would).
  * - `pushers`: per user, app and pushkey; `last_stream_ordering` is how far
  *   notifications have been delivered to the gateway, so delivery resumes
- *   after a restart where it stopped.
+ *   after a restart where it stopped; `device_id` the device that set it
+ *   (a device that logs out or is deleted takes its pushers with it).
  */
 import type { Knex } from "knex";
 
@@ -72,6 +73,7 @@ export async function up(knex: Knex): Promise<void> {
   await knex.schema.createTable("pushers", (t) => {
     t.increments("id").primary();
     t.string("user_id", 255).notNullable();
+    t.string("device_id", 255).nullable();
     t.string("app_id", 64).notNullable();
     t.string("pushkey", 512).notNullable();
     t.string("kind", 32).notNullable();

@@ -153,11 +153,13 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
   context.deviceLists.listen((userId) => {
     localUsersToTell(context, userId).then((users) => notifier.wake(users), (err) => log.warn("device list wake failed", { err: String(err) }));
   });
-  // A device that goes takes its keys and waiting messages with it, and its owner's contacts hear of it.
+  // A device that goes takes its keys, waiting messages and pushers with it, and its owner's contacts hear of it.
   context.accounts.onDevicesRemoved(async (tx, userId, deviceIds) => {
     await context.e2eKeys.deleteDevices(tx.trx, userId, deviceIds);
     await context.toDevice.deleteForDevices(tx.trx, userId, deviceIds);
     await context.deviceLists.recordIn(tx, userId);
+    // A phone that logged out stops being pushed to.
+    await context.push.pushers.deleteForDevices(tx.trx, userId, deviceIds);
   });
   return context;
 }

@@ -2,7 +2,10 @@
  * Pushers (migrations/0011_push.ts): per user, app id and pushkey, where
  * to send notifications and how far they have been delivered. A set
  * without `append` takes the app id and pushkey from every other user.
+ * A pusher belongs to the device that set it: when the device goes
+ * (logout, deletion, deactivation), its pushers go in the same transaction.
  */
+import type { Knex } from "knex";
 import type { JsonObject } from "../room/types.js";
 import type { Database } from "./database.js";
 
@@ -23,7 +26,7 @@ export interface Pusher {
   readonly lastStreamOrdering: number;
 }
 
-export type PusherSettings = Omit<Pusher, "id" | "pushkeyTs" | "lastStreamOrdering">;
+export type PusherSettings = Omit<Pusher, "id" | "pushkeyTs" | "lastStreamOrdering"> & { readonly deviceId: string };
 
 interface Row {
   id: number;
@@ -89,6 +92,7 @@ export class PushersStore {
         await trx("pushers").where({ app_id: p.appId, pushkey: p.pushkey }).whereNot({ user_id: p.userId }).del();
       }
       const values = {
+        device_id: p.deviceId,
         kind: p.kind, app_display_name: p.appDisplayName, device_display_name: p.deviceDisplayName,
         profile_tag: p.profileTag ?? null, lang: p.lang, data: JSON.stringify(p.data),
       };
@@ -111,6 +115,13 @@ export class PushersStore {
     this.withPushers = undefined;
     if (n > 0) for (const l of this.listeners) l(userId);
     return n > 0;
+  }
+
+  /** Inside a device removal's transaction: the pushers those devices set. */
+  async deleteForDevices(trx: Knex, userId: string, deviceIds: readonly string[]): Promise<void> {
+    if (deviceIds.length === 0) return;
+    await trx("pushers").where({ user_id: userId }).whereIn("device_id", [...deviceIds]).del();
+    this.withPushers = undefined;
   }
 
   /** Delivery reached `ordering` for this pusher (never moves back). */

@@ -209,6 +209,17 @@ describeOnEachEngine("pushers and the push gateway", SETTINGS, (h) => {
     gateway.answer = () => ({ status: 200, body: { rejected: [] } });
   });
 
+  it("a device that logs out takes its pushers with it", async () => {
+    const login = await call("POST", `${V3}/login`, { type: "m.login.password", identifier: { type: "m.id.user", user: "bob" }, password: "pw-bob" });
+    assert.equal(login.status, 200, JSON.stringify(login.body));
+    const phone = login.body.access_token as string;
+    await ok("POST", `${V3}/pushers/set`, phone, pusher({ pushkey: "phone-key" }));
+    const keys = async () => (await ok("GET", `${V3}/pushers`, bob.access_token)).pushers.map((p: any) => p.pushkey).sort();
+    assert.deepEqual(await keys(), ["key-1", "phone-key"]);
+    await ok("POST", `${V3}/logout`, phone, {});
+    assert.deepEqual(await keys(), ["key-1"]);
+  });
+
   it("a rejected pushkey removes its pusher", async () => {
     gateway.received.length = 0;
     gateway.answer = (body) => ({ status: 200, body: { rejected: [body.notification.devices[0].pushkey] } });
