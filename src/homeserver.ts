@@ -146,6 +146,10 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
   persister.withinEveryCommit(new SearchStore(db).indexInCommit);
   context.typing.listen((roomId) => void notifier.wakeRoom(roomId));
   context.receipts.listen((roomId) => void notifier.wakeRoom(roomId));
+  // A read receipt changes the reader's unread count: their phones' badges hear of it.
+  context.receipts.listen((_roomId, r) => {
+    if (r.receiptType === "m.read" || r.receiptType === "m.read.private") push.sender.onReceipt(r.userId);
+  });
   context.accountData.listen((userId) => notifier.wake([userId]));
   context.remoteInvites.listen((userId) => notifier.wake([userId]));
   context.presence.listen((userId) => notifier.wake([userId]));

@@ -81,6 +81,28 @@ export class PushSender {
     })().catch((err) => this.deps.log.warn("push poke failed", { err: String(err) }));
   };
 
+  /**
+   * The user read something (a receipt): tell their gateways the new
+   * unread count, so a phone's badge clears when they read elsewhere. One
+   * attempt each, nothing queued: the next notification carries the count
+   * anyway. Sent even when zero (that is the update), the only case where
+   * a zero count is sent.
+   */
+  readonly onReceipt = (userId: string): void => {
+    if (this.closed) return;
+    void (async () => {
+      if (!(await this.deps.pushers.usersWithPushers()).has(userId)) return;
+      const unread = await this.unreadTotal(userId);
+      for (const p of await this.deps.pushers.forUser(userId)) {
+        if (p.kind !== "http" || typeof p.data.url !== "string") continue;
+        const { url: _url, ...data } = p.data;
+        const device = { app_id: p.appId, pushkey: p.pushkey, pushkey_ts: Math.floor(p.pushkeyTs / 1000), data, tweaks: {} };
+        await this.deps.client.post(p.data.url, { notification: { counts: { unread }, devices: [device] } })
+          .catch((err) => this.deps.log.info("push gateway unreachable for a count update", { pusher: p.id, err: String(err) }));
+      }
+    })().catch((err) => this.deps.log.warn("push count update failed", { err: String(err) }));
+  };
+
   async poke(userId: string): Promise<void> {
     for (const p of await this.deps.pushers.forUser(userId)) this.schedule(p.id, 0);
   }

@@ -209,6 +209,19 @@ describeOnEachEngine("pushers and the push gateway", SETTINGS, (h) => {
     gateway.answer = () => ({ status: 200, body: { rejected: [] } });
   });
 
+  it("a read receipt sends the new unread count (badge) without an event", async () => {
+    gateway.received.length = 0;
+    const id = await send(alice, room, { msgtype: "m.text", body: "read me" });
+    await gateway.waitFor(1);
+    assert.ok(gateway.received[0].body.notification.counts.unread >= 1);
+    await ok("POST", `${V3}/rooms/${encodeURIComponent(room)}/receipt/m.read/${encodeURIComponent(id)}`, bob.access_token, {});
+    await gateway.waitFor(2);
+    const badge = gateway.received[1].body.notification;
+    assert.equal(badge.event_id, undefined);
+    assert.deepEqual(badge.counts, { unread: 0 });
+    assert.equal(badge.devices[0].pushkey, "key-1");
+  });
+
   it("a device that logs out takes its pushers with it", async () => {
     const login = await call("POST", `${V3}/login`, { type: "m.login.password", identifier: { type: "m.id.user", user: "bob" }, password: "pw-bob" });
     assert.equal(login.status, 200, JSON.stringify(login.body));
