@@ -65,6 +65,7 @@ export interface Config {
     retry_max_ms: number;
     give_up_after_ms: number;
     expand_delay_ms: number;
+    keep_notifications_ms: number;
     rule_cache_size: number;
   };
   log_level: "error" | "warn" | "info" | "debug";
@@ -193,6 +194,7 @@ export const SCHEMA: Schema = {
     retry_max_ms: integer(10, 7 * 24 * 3600 * 1000),
     give_up_after_ms: integer(1000, 30 * 24 * 3600 * 1000),
     expand_delay_ms: integer(0, 3600 * 1000),
+    keep_notifications_ms: integer(0, 10 * 365 * 24 * 3600 * 1000),
     rule_cache_size: integer(0, 10_000_000),
   },
   log_level: oneOf("error", "warn", "info", "debug"),

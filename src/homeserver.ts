@@ -141,6 +141,7 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
   persister.onPersisted(() => push.actions.scheduleExpand());
   // Outcomes a crash left unexpanded are expanded now.
   push.actions.scheduleExpand(0);
+  push.actions.startPruning(config.push.keep_notifications_ms);
   void push.sender.start().catch((err) => log.warn("push delivery could not start", { err: String(err) }));
   // The full-text index commits with each event (and drops redacted ones), so it never disagrees with the timeline.
   persister.withinEveryCommit(new SearchStore(db).indexInCommit);

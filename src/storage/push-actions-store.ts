@@ -60,6 +60,8 @@ export interface ReadThresholds {
 }
 
 const ROOM_CHUNK = 100;
+const PRUNE_EVERY_MS = 3600_000;
+const PRUNE_BATCH = 5000;
 const INSERT_CHUNK = 500;
 /** Rows expanded per transaction, so an expansion never holds the database long. */
 const EXPAND_ROWS = 5000;
@@ -110,13 +112,13 @@ class ReadWriteGate {
     }
   }
 
-  async write(fn: () => Promise<void>): Promise<void> {
+  async write<T>(fn: () => Promise<T>): Promise<T> {
     while (this.writer) await this.writer;
     let done!: () => void;
     this.writer = new Promise<void>((r) => (done = r));
     try {
       while (this.readers > 0) await new Promise<void>((r) => this.idle.push(r));
-      await fn();
+      return await fn();
     } finally {
       this.writer = undefined;
       done();
@@ -127,6 +129,8 @@ class ReadWriteGate {
 export class PushActionsStore {
   private readonly gate = new ReadWriteGate();
   private timer: NodeJS.Timeout | undefined;
+  private pruneTimer: NodeJS.Timeout | undefined;
+  private pruning: Promise<unknown> | undefined;
   private expanding: Promise<void> | undefined;
   private closed = false;
 
@@ -175,10 +179,44 @@ export class PushActionsStore {
     return this.expanding;
   }
 
+  /** Every hour, delete notifications older than `keepMs` (0 keeps them forever). */
+  startPruning(keepMs: number): void {
+    if (keepMs <= 0 || this.closed) return;
+    this.pruneTimer = setInterval(() => {
+      if (this.pruning) return;
+      this.pruning = this.prune(Date.now() - keepMs).catch(this.onError).finally(() => (this.pruning = undefined));
+    }, PRUNE_EVERY_MS);
+    this.pruneTimer.unref?.();
+  }
+
+  /**
+   * Delete notifications from before `cutoff` (ms), a few thousand rows per
+   * statement so the database is never held long; returns how many went.
+   * Their counts go with them: an unread notification older than the
+   * retention is no longer counted.
+   */
+  async prune(cutoff: number): Promise<number> {
+    let deleted = 0;
+    for (let i = 0; i < 10_000 && !this.closed; i++) {
+      // The ts of the PRUNE_BATCH-th oldest row bounds this statement's delete.
+      const nth = await this.db.knex("event_push_actions").where("ts", "<", cutoff).orderBy("ts").offset(PRUNE_BATCH).first("ts");
+      const bound = nth ? Number(nth.ts) : cutoff;
+      // Under the gate like an expansion: a reader never sees a row in one read and not the next.
+      let n = await this.gate.write(() => this.db.knex("event_push_actions").where("ts", "<", bound).del());
+      // Rows share a ts (an event's recipients): take the whole group at the bound, which is before the cutoff.
+      if (n === 0 && nth) n = await this.gate.write(() => this.db.knex("event_push_actions").where("ts", "<=", bound).del());
+      deleted += n;
+      if (!nth) break;
+    }
+    return deleted;
+  }
+
   /** Stop expanding; let one under way finish (before the database closes). */
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
+    clearInterval(this.pruneTimer);
+    await this.pruning;
     await this.expanding?.catch(() => {});
   }
 

@@ -53,6 +53,17 @@ for (const engine of ENGINES) {
         await check(11);
         // What a pusher has yet to deliver: after a position, oldest first.
         assert.deepEqual((await store.pending(USERS[3], [ROOM], 35, events, 10)).map((r) => r.streamOrdering), [36, 37, 38, 39, 40]);
+        // Pruning: rows from before the cutoff go (ts is the event number here), the rest stay and still count.
+        assert.equal(await store.prune(31), 30 * USERS.length);
+        assert.equal((await store.unread(USERS[0], [ROOM], events)).get(ROOM)?.total.notification_count, 10);
+        assert.deepEqual((await store.list(USERS[0], [ROOM], { limit: 100, onlyHighlight: false })).map((r) => r.streamOrdering).at(-1), 31);
+        // Thousands of rows with one ts (pruning must still get through them).
+        await db.knex.transaction((trx) => store.insertPending(trx, {
+          eventId: "$same", roomId: ROOM, streamOrdering: 1000, threadId: MAIN_THREAD, ts: 35,
+          recipients: Array.from({ length: 6000 }, (_, i) => ({ userId: `@many${i}:example.org`, actions: ["notify"], highlight: false })),
+        }));
+        await store.expand();
+        assert.equal(await store.prune(36), 6000 + 5 * USERS.length);
         await store.close();
       } finally {
         await db.close();
