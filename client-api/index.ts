@@ -15,6 +15,8 @@ import { registerKeyBackup } from "./key-backup.js";
 import { registerPresence } from "./presence.js";
 import { registerProfile } from "./profile.js";
 import { registerPushRules } from "./push-rules.js";
+import { registerPushers } from "./pushers.js";
+import { registerNotifications } from "./notifications.js";
 import { registerReceipts } from "./receipts.js";
 import { registerRelations } from "./relations.js";
 import { registerThreads } from "./threads.js";
@@ -43,6 +45,8 @@ export function createClientApi(hs: ServerContext): Router {
   registerPresence(router, hs);
   registerKeyBackup(router, hs);
   registerPushRules(router, hs);
+  registerPushers(router, hs);
+  registerNotifications(router, hs);
   registerSharedSecretRegistration(router, hs);
   registerRegistrationTokenAdmin(router, hs);
   registerAccount(router, hs, uia);

@@ -37,7 +37,7 @@ export class FederationError extends Error {
   }
 }
 
-// Moved to src/ so URL previews share it; re-exported for the callers that import it from here.
+// One list of addresses outbound requests refuse (src/http/addresses.ts), shared with URL previews and push gateways; re-exported for the callers that import it from here.
 export { isPrivateAddress };
 
 const WELL_KNOWN_TTL_MS = 24 * 3600_000;

@@ -13,6 +13,7 @@ import * as m0007 from "./0007_aliases.js";
 import * as m0008 from "./0008_refresh_tokens.js";
 import * as m0009 from "./0009_registration_tokens.js";
 import * as m0010 from "./0010_e2ee.js";
+import * as m0011 from "./0011_push.js";
 import * as m0012 from "./0012_media.js";
 import * as m0013 from "./0013_key_backup.js";
 import * as m0014 from "./0014_relations.js";
@@ -36,6 +37,7 @@ export const MIGRATIONS: ReadonlyArray<readonly [name: string, migration: Migrat
   ["0008_refresh_tokens", m0008],
   ["0009_registration_tokens", m0009],
   ["0010_e2ee", m0010],
+  ["0011_push", m0011],
   ["0012_media", m0012],
   ["0013_key_backup", m0013],
   ["0014_relations", m0014],

@@ -67,6 +67,17 @@ export interface Config {
     retry_max_ms: number;
     well_known_server: string;
   };
+  push: {
+    allow_private_addresses: boolean;
+    require_https: boolean;
+    request_timeout_ms: number;
+    retry_initial_ms: number;
+    retry_max_ms: number;
+    give_up_after_ms: number;
+    expand_delay_ms: number;
+    keep_notifications_ms: number;
+    rule_cache_size: number;
+  };
   log_level: "error" | "warn" | "info" | "debug";
 }
 
@@ -194,6 +205,17 @@ export const SCHEMA: Schema = {
     retry_initial_ms: integer(10, 24 * 3600 * 1000),
     retry_max_ms: integer(10, 7 * 24 * 3600 * 1000),
     well_known_server: string,
+  },
+  push: {
+    allow_private_addresses: boolean,
+    require_https: boolean,
+    request_timeout_ms: integer(100, 600_000),
+    retry_initial_ms: integer(10, 24 * 3600 * 1000),
+    retry_max_ms: integer(10, 7 * 24 * 3600 * 1000),
+    give_up_after_ms: integer(1000, 30 * 24 * 3600 * 1000),
+    expand_delay_ms: integer(0, 3600 * 1000),
+    keep_notifications_ms: integer(0, 10 * 365 * 24 * 3600 * 1000),
+    rule_cache_size: integer(0, 10_000_000),
   },
   log_level: oneOf("error", "warn", "info", "debug"),
 };

@@ -34,6 +34,11 @@ import type { StreamIdGenerator } from "./storage/stream-ids.js";
 import type { ToDeviceStore } from "./storage/to-device-store.js";
 import type { DehydratedDeviceStore } from "./storage/dehydrated-device-store.js";
 import type { Notifier } from "./sync/notifier.js";
+import type { PushRulesStore } from "./storage/push-rules-store.js";
+import type { PushActionsStore } from "./storage/push-actions-store.js";
+import type { PushersStore } from "./storage/push-pushers-store.js";
+import type { PushFanout } from "./push/fanout.js";
+import type { PushSender } from "./push/sender.js";
 
 export interface ServerContext {
   readonly config: Config;
@@ -71,4 +76,12 @@ export interface ServerContext {
   /** Other servers, through federation; plugged in by homeserver.ts once federation is built. */
   remote: RemoteServers;
   readonly eventStream: StreamIdGenerator;
+  /** Push notifications: each user's rules, what notified them, their pushers, delivery. */
+  readonly push: {
+    readonly rules: PushRulesStore;
+    readonly actions: PushActionsStore;
+    readonly pushers: PushersStore;
+    readonly fanout: PushFanout;
+    readonly sender: PushSender;
+  };
 }

@@ -48,6 +48,12 @@ import { DehydratedDeviceStore } from "./storage/dehydrated-device-store.js";
 import { ToDeviceStore } from "./storage/to-device-store.js";
 import { KeyedMutex } from "./util/keyed-mutex.js";
 import { Notifier } from "./sync/notifier.js";
+import { PushRulesStore } from "./storage/push-rules-store.js";
+import { PushActionsStore } from "./storage/push-actions-store.js";
+import { PushersStore } from "./storage/push-pushers-store.js";
+import { PushFanout } from "./push/fanout.js";
+import { PushSender } from "./push/sender.js";
+import { GatewayClient } from "./push/gateway-client.js";
 
 /** Read the signing key, generating and saving one on first start. */
 export function loadOrCreateSigningKey(path: string, log?: Logger): SigningKey {
@@ -88,6 +94,24 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
   const localEvents = new LocalEvents(config.server_name, signingKey, rooms, events, stateReader, persister, roomLocks);
   // Remote events get their keys and missing history from federation, which connects itself to them.
   const remoteEvents = new RemoteEvents(events, rooms, states, stateReader, persister, roomLocks, log);
+  const accountData = await AccountDataStore.open(db);
+  const pushRules = new PushRulesStore(db, accountData, config.push.rule_cache_size);
+  const pushActions = new PushActionsStore(db, config.push.expand_delay_ms, (err) => log.warn("expanding push actions failed", { err: String(err) }));
+  const pushers = new PushersStore(db);
+  const notifier = new Notifier(config.server_name, states);
+  const push = {
+    rules: pushRules,
+    actions: pushActions,
+    pushers,
+    fanout: new PushFanout(config.server_name, pushRules, pushActions, events, states),
+    sender: new PushSender({
+      config: config.push, log, pushers, actions: pushActions, events, states, eventStream,
+      client: new GatewayClient(config.push.allow_private_addresses, config.push.request_timeout_ms),
+      localUsers: (roomId) => notifier.localUsers(roomId),
+      joinedRooms: async (userId) => (await db.knex("room_memberships").where({ user_id: userId, membership: "join" }).select("room_id")).map((r: { room_id: string }) => r.room_id),
+      memberRooms: async (userId) => (await db.knex("room_memberships").where({ user_id: userId }).select("room_id")).map((r: { room_id: string }) => r.room_id),
+    }),
+  };
   const context: ServerContext = {
     config, log, db, signingKey, rooms, events, states, stateReader, persister, localEvents, eventStream, remoteEvents, roomLocks,
     remote: new NoFederation(),
@@ -95,7 +119,8 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
     openIdTokens: new OpenIdTokens(),
     accounts: new AccountStore(db),
     profiles: new ProfileStore(db),
-    accountData: await AccountDataStore.open(db),
+    accountData,
+    push,
     receipts: await ReceiptStore.open(db),
     aliases: new AliasStore(db),
     registrationTokens: new RegistrationTokenStore(db),
@@ -107,7 +132,7 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
     media: await MediaRepository.open(config, db, log),
     typing: new TypingTracker(),
     presence: new PresenceTracker(),
-    notifier: new Notifier(config.server_name, states),
+    notifier,
     rateLimits: {
       message: new RateLimiter(config.rate_limits.message),
       login: new RateLimiter(config.rate_limits.login),
@@ -115,14 +140,25 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
     },
   };
   // Every change a /sync request may be waiting for wakes exactly the users it concerns.
-  const { notifier } = context;
   persister.onPersisted(notifier.onPersisted);
+  // Push rules are evaluated and their counts written in each event's own transaction; gateways are told after commit.
+  persister.withinEveryCommit(push.fanout.inCommit);
+  persister.onPersisted(push.sender.onPersisted);
+  persister.onPersisted(() => push.actions.scheduleExpand());
+  // Outcomes a crash left unexpanded are expanded now.
+  push.actions.scheduleExpand(0);
+  push.actions.startPruning(config.push.keep_notifications_ms);
+  void push.sender.start().catch((err) => log.warn("push delivery could not start", { err: String(err) }));
   // The full-text index commits with each event (and drops redacted ones), so it never disagrees with the timeline.
   persister.withinEveryCommit(new SearchStore(db).indexInCommit, { history: true });
   // So does the index of relations (edits, threads, references, reactions) that aggregations and /relations read.
   persister.withinEveryCommit(new RelationStore(db).indexInCommit, { history: true });
   context.typing.listen((roomId) => void notifier.wakeRoom(roomId));
   context.receipts.listen((roomId) => void notifier.wakeRoom(roomId));
+  // A read receipt changes the reader's unread count: their phones' badges hear of it.
+  context.receipts.listen((_roomId, r) => {
+    if (r.receiptType === "m.read" || r.receiptType === "m.read.private") push.sender.onReceipt(r.userId);
+  });
   context.accountData.listen((userId) => notifier.wake([userId]));
   context.remoteInvites.listen((userId) => notifier.wake([userId]));
   // A user of ours wakes only their own syncs (a change wakes everyone sharing a room only when it comes from another server,
@@ -136,12 +172,14 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
   context.deviceLists.listen((userId) => {
     localUsersToTell(context, userId).then((users) => notifier.wake(users), (err) => log.warn("device list wake failed", { err: String(err) }));
   });
-  // A device that goes takes its keys and waiting messages with it, and its owner's contacts hear of it.
+  // A device that goes takes its keys, waiting messages and pushers with it, and its owner's contacts hear of it.
   context.accounts.onDevicesRemoved(async (tx, userId, deviceIds) => {
     await context.e2eKeys.deleteDevices(tx.trx, userId, deviceIds);
     await context.toDevice.deleteForDevices(tx.trx, userId, deviceIds);
     await context.dehydratedDevices.deleteForDevices(tx.trx, userId, deviceIds);
     await context.deviceLists.recordIn(tx, userId);
+    // A phone that logged out stops being pushed to.
+    await context.push.pushers.deleteForDevices(tx.trx, userId, deviceIds);
   });
   return context;
 }
@@ -150,6 +188,8 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
 export async function closeContext(context: ServerContext): Promise<void> {
   context.typing.stop();
   context.openIdTokens.close();
+  context.push.sender.close();
+  await context.push.actions.close();
   await context.notifier.close();
   await context.db.close();
 }

@@ -1,5 +1,6 @@
 /**
- * Which addresses outbound requests (federation, URL previews) refuse by
+ * Which addresses outbound requests (federation, URL previews, push
+ * gateways) refuse by
  * default: loopback, private, link-local, carrier-grade NAT, multicast and
  * reserved ranges, IPv4-mapped IPv6 included, so a request a stranger
  * triggers cannot reach services on our own network (server-side request

@@ -1,18 +1,30 @@
 /**
  * The server-default push rules of the spec (client-server API, push
  * notifications: predefined rules, v1.17+: mentions via m.mentions, no
- * legacy body matching), for one user. Clients (matrix-js-sdk, Element)
- * read the ruleset before they start syncing; users' own rules and the
- * evaluation of rules come with push notifications.
+ * legacy body matching), for one user, in the spec's order. A user's own
+ * rules sit above these in each kind, below only .m.rule.master
+ * (src/push/ruleset.ts puts them together).
  */
-import type { JsonObject } from "../room/types.js";
+import type { JsonObject, JsonValue } from "../room/types.js";
+
+/** A push rule as the API shows it (push_rule.yaml). */
+export interface PushRule {
+  rule_id: string;
+  default: boolean;
+  enabled: boolean;
+  actions: JsonValue[];
+  /** override and underride rules only. */
+  conditions?: JsonObject[];
+  /** content rules only. */
+  pattern?: string;
+}
 
 export interface PushRuleset {
-  override: JsonObject[];
-  content: JsonObject[];
-  room: JsonObject[];
-  sender: JsonObject[];
-  underride: JsonObject[];
+  override: PushRule[];
+  content: PushRule[];
+  room: PushRule[];
+  sender: PushRule[];
+  underride: PushRule[];
 }
 
 export function defaultPushRules(userId: string): PushRuleset {

@@ -18,6 +18,7 @@ import { RoomClientStore } from "../rooms/room-data.js";
 import { strip, strippedStateOf } from "../rooms/stripped-state.js";
 import { visibleEvents } from "../rooms/visibility.js";
 import { deviceListChanges } from "../e2ee/device-lists.js";
+import { addUnreadCounts, pushRulesAccountData } from "../push/sync-counts.js";
 import { receiptContent, type Receipt } from "../storage/receipt-store.js";
 import { RelationAggregator } from "../relations/aggregations.js";
 import { RelationStore } from "../storage/relation-store.js";
@@ -129,6 +130,12 @@ export class SyncBuilder {
 
     await this.addEphemeral(me, join, joinedRooms.map((m) => m.room_id), from, to, filter);
     const globalAccountData = await this.addAccountData(me, join, new Set(joinedRooms.map((m) => m.room_id)), from, filter);
+    // Push notification counts for every joined room in the answer (and rooms whose counts the user's receipt changed).
+    await addUnreadCounts(hs, {
+      userId: me.userId, join, joinedRoomIds: joinedRooms.map((m) => m.room_id), threaded: filter.timeline.unreadThreadNotifications,
+      upTo: to.events, receiptsFrom: from?.receipts, receiptsTo: to.receipts,
+    });
+    if (from === null && allowsEvent(filter.accountData, "m.push_rules")) await pushRulesAccountData(hs, me.userId, globalAccountData);
     const presence = await this.presence(me, joinedRooms.map((m) => m.room_id), from, filter);
     const toDevice = await hs.toDevice.deliver(me.userId, me.deviceId, from?.toDevice ?? 0, TO_DEVICE_LIMIT);
     to = { ...to, toDevice: toDevice.position };

@@ -16,6 +16,8 @@ export interface EventFilter {
   readonly notRooms: readonly string[];
   readonly lazyLoadMembers: boolean;
   readonly includeRedundantMembers: boolean;
+  /** room.timeline only: count notifications per thread (unread_thread_notifications). */
+  readonly unreadThreadNotifications: boolean;
 }
 
 export interface SyncFilter {
@@ -70,6 +72,7 @@ function eventFilter(raw: unknown, name: string): EventFilter {
     notRooms: strings(f.not_rooms, `${name}.not_rooms`) ?? [],
     lazyLoadMembers: bool(f.lazy_load_members, `${name}.lazy_load_members`),
     includeRedundantMembers: bool(f.include_redundant_members, `${name}.include_redundant_members`),
+    unreadThreadNotifications: bool(f.unread_thread_notifications, `${name}.unread_thread_notifications`),
   };
 }
 

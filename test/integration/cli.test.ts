@@ -91,7 +91,7 @@ describe("command line", () => {
     const dir = mkdtempSync(join(tmpdir(), "cli-"));
     const first = cli(["migrate"], { PIMATRIX_DATA_DIR: dir });
     assert.equal(first.status, 0, first.stderr);
-    assert.match(first.stdout, /applied: 0001_rooms_and_accounts, 0002_room_client, 0003_sync, 0004_profiles, 0005_account_data, 0006_receipts, 0007_aliases, 0008_refresh_tokens, 0009_registration_tokens, 0010_e2ee, 0012_media, 0013_key_backup, 0014_relations, 0015_search, 0016_federation, 0017_dehydrated_devices/);
+    assert.match(first.stdout, /applied: 0001_rooms_and_accounts, 0002_room_client, 0003_sync, 0004_profiles, 0005_account_data, 0006_receipts, 0007_aliases, 0008_refresh_tokens, 0009_registration_tokens, 0010_e2ee, 0011_push, 0012_media, 0013_key_backup, 0014_relations, 0015_search, 0016_federation, 0017_dehydrated_devices/);
     assert.match(cli(["migrate"], { PIMATRIX_DATA_DIR: dir }).stdout, /schema is up to date/);
   });
 });
