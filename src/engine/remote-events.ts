@@ -84,7 +84,7 @@ export class RemoteEvents {
    * redacted if its content hash does not match (it keeps its id).
    */
   async check(pdu: PDU, rules: RoomVersionRules): Promise<RoomEvent> {
-    checkEventFormat(pdu, rules);
+    checkEventFormat(pdu, rules, { received: true });
     const { unsigned: _u, ...clean } = pdu;
     const bare = clean as PDU;
     for (const server of requiredSigners(bare, rules)) {

@@ -40,11 +40,20 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-function checkIdString(pdu: PDU, key: "sender" | "room_id" | "state_key" | "type" | "event_id"): void {
+/** Code points, not UTF-16 units: "💥" is one. */
+const codePointLength = (s: string) => {
+  let n = 0;
+  for (const _ of s) n++;
+  return n;
+};
+
+function checkIdString(pdu: PDU, key: "sender" | "room_id" | "state_key" | "type" | "event_id", received: boolean): void {
   const v = pdu[key];
   if (v === undefined) return;
   if (typeof v !== "string") fail(`${key} must be a string`);
-  if (utf8Length(v) > MAX_ID_BYTES) fail(`${key} is longer than ${MAX_ID_BYTES} bytes`);
+  if (received ? codePointLength(v) > MAX_ID_BYTES : utf8Length(v) > MAX_ID_BYTES) {
+    fail(`${key} is longer than ${MAX_ID_BYTES} ${received ? "code points" : "bytes"}`);
+  }
   if (v.includes("\u0000")) fail(`${key} contains NUL`);
 }
 
@@ -104,12 +113,19 @@ function checkSignatures(sigs: unknown): void {
   }
 }
 
-export function checkEventFormat(pdu: PDU, rules: RoomVersionRules): void {
+/**
+ * The format rules. `received`: an event from another server, whose id
+ * fields are held to 255 code points rather than the spec's 255 bytes,
+ * because that is what Synapse has always enforced: rooms it accepted hold
+ * such events (a state key of 70 emoji), and refusing them would leave us
+ * unable to accept anything built on them. Our own events keep to bytes.
+ */
+export function checkEventFormat(pdu: PDU, rules: RoomVersionRules, opts: { received?: boolean } = {}): void {
   if (!isObject(pdu)) fail("an event must be a JSON object");
-  // type, state_key, room_id, sender and event_id: strings, at most 255 bytes, no NUL.
+  // type, state_key, room_id, sender and event_id: strings, at most 255 bytes (code points if received), no NUL.
   if (typeof pdu.type !== "string") fail("type must be a string");
   if (pdu.state_key !== undefined && typeof pdu.state_key !== "string") fail("state_key must be a string");
-  for (const key of ["sender", "room_id", "state_key", "type", "event_id"] as const) checkIdString(pdu, key);
+  for (const key of ["sender", "room_id", "state_key", "type", "event_id"] as const) checkIdString(pdu, key, opts.received === true);
   // The historical user id grammar: rooms hold senders that today's grammar forbids.
   if (typeof pdu.sender !== "string" || !isValidUserId(pdu.sender)) fail("sender must be a user id");
   if (!isObject(pdu.content)) fail("content must be an object");

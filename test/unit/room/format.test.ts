@@ -191,3 +191,10 @@ test("redacts: a string when top-level (v1-v10)", () => {
   bad({ ...valid("10"), type: "m.room.redaction", redacts: 5 }, "10", /redacts/);
   ok({ ...valid("10"), type: "m.room.redaction", redacts: ID_V4 }, "10");
 });
+
+test("received events: id fields held to 255 code points, as Synapse does (70 emoji are 280 bytes and pass)", () => {
+  const emoji = "💥".repeat(70);
+  bad({ ...valid("11"), state_key: emoji }, "11", /state_key is longer than 255 bytes/);
+  checkEventFormat({ ...valid("11"), state_key: emoji }, rules("11"), { received: true });
+  assert.throws(() => checkEventFormat({ ...valid("11"), state_key: "💥".repeat(256) }, rules("11"), { received: true }), /longer than 255 code points/);
+});
