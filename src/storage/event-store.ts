@@ -201,3 +201,20 @@ function rowToStored(row: EventRow): StoredEvent {
     outlier: Boolean(row.outlier),
   };
 }
+
+/**
+ * For an index written in an event's own transaction (search, relations):
+ * the event's timeline place, or undefined if it has none (an outlier, a
+ * rejected event) or an accepted redaction of it arrived first (over
+ * federation a redaction may come before its target), so it is never indexed.
+ */
+export async function placeForIndex(trx: Knex, event: RoomEvent): Promise<{ nid: number; streamOrdering: number } | undefined> {
+  const row = await trx("events").where({ event_id: event.eventId }).first("nid", "stream_ordering");
+  if (!row || row.stream_ordering === null) return undefined;
+  const redacted = await trx("redactions as r")
+    .join("events as e", "e.event_id", "r.event_id")
+    .where({ "r.redacts": event.eventId, "e.room_id": event.roomId })
+    .whereNull("e.rejected_reason")
+    .first("r.event_id");
+  return redacted ? undefined : { nid: Number(row.nid), streamOrdering: Number(row.stream_ordering) };
+}

@@ -5,6 +5,7 @@
  * /threads, bundled aggregations and threaded receipts.
  */
 import type { Knex } from "knex";
+import { placeForIndex } from "./event-store.js";
 import { REL_THREAD, relationOf } from "../relations/relates-to.js";
 import type { RoomEvent } from "../room/types.js";
 import type { Database } from "./database.js";
@@ -101,16 +102,10 @@ export class RelationStore {
     }
     const rel = relationOf(event.content);
     if (!rel) return;
-    const row = await trx("events").where({ event_id: event.eventId }).first("stream_ordering");
-    // Outliers and rejected events have no place in the timeline and relate to nothing.
-    if (!row || row.stream_ordering === null) return;
-    const redacted = await trx("redactions as r")
-      .join("events as e", "e.event_id", "r.event_id")
-      .where({ "r.redacts": event.eventId, "e.room_id": event.roomId })
-      .whereNull("e.rejected_reason")
-      .first("r.event_id");
-    if (redacted) return;
-    const streamOrdering = Number(row.stream_ordering);
+    // Outliers, rejected events and events redacted before they arrived relate to nothing.
+    const place = await placeForIndex(trx, event);
+    if (!place) return;
+    const streamOrdering = place.streamOrdering;
     await trx("event_relations")
       .insert({
         event_id: event.eventId,

@@ -5,6 +5,7 @@
  * engine's own full-text search, the two dialects side by side.
  */
 import type { Knex } from "knex";
+import { placeForIndex } from "./event-store.js";
 import type { RoomEvent } from "../room/types.js";
 import { fts5Query, searchableText, tsQuery, type SearchKey } from "../search/terms.js";
 import type { Database } from "./database.js";
@@ -49,24 +50,18 @@ export class SearchStore {
     }
     const text = searchableText(event);
     if (!text) return;
-    const row = await trx("events").where({ event_id: event.eventId }).first("nid", "stream_ordering");
-    // Outliers and events without a place in the timeline are not searched.
-    if (!row || row.stream_ordering === null) return;
-    const redacted = await trx("redactions as r")
-      .join("events as e", "e.event_id", "r.event_id")
-      .where({ "r.redacts": event.eventId, "e.room_id": event.roomId })
-      .whereNull("e.rejected_reason")
-      .first("r.event_id");
-    if (redacted) return;
+    // Outliers, rejected events and events redacted before they arrived are not searched.
+    const place = await placeForIndex(trx, event);
+    if (!place) return;
     await trx("event_search")
       .insert({
-        nid: row.nid,
+        nid: place.nid,
         event_id: event.eventId,
         room_id: event.roomId,
         sender: event.sender,
         type: event.type,
         key: text.key,
-        stream_ordering: Number(row.stream_ordering),
+        stream_ordering: place.streamOrdering,
         origin_server_ts: event.originServerTs,
         value: text.value,
       })
