@@ -9,7 +9,7 @@
  */
 import { it } from "node:test";
 import assert from "node:assert/strict";
-import { bootstrapCrossSigning, decryptedBodies, loginClient, recoveryKeyHolder, registerClient, sdk, until, withRustCrypto, type Client } from "../support/js-sdk.js";
+import { bootstrapCrossSigning, decryptedBodies, setUpSecretStorage, loginClient, recoveryKeyHolder, registerClient, sdk, until, withRustCrypto, type Client } from "../support/js-sdk.js";
 import { describeOnEachEngine } from "../support/server.js";
 
 const password = (who: string) => `pw-${who}`;
@@ -28,9 +28,7 @@ describeOnEachEngine("device dehydration through matrix-js-sdk's Rust crypto", {
     const bob = await withCrypto(await registerClient(h.server.url, "bob", password("bob")));
     const aliceCrypto = alice.getCrypto()!;
     await bootstrapCrossSigning(alice, password("alice"));
-    const generated = await aliceCrypto.createRecoveryKeyFromPassphrase();
-    recovery.set(generated.privateKey);
-    await aliceCrypto.bootstrapSecretStorage({ createSecretStorageKey: async () => generated });
+    await setUpSecretStorage(alice, recovery);
 
     assert.equal(await aliceCrypto.isDehydrationSupported(), true);
     await aliceCrypto.startDehydration({ createNewKey: true });

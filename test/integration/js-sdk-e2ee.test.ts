@@ -10,7 +10,7 @@
  */
 import { it } from "node:test";
 import assert from "node:assert/strict";
-import { bootstrapCrossSigning, decryptedBodies, loginClient, recoveryKeyHolder, registerClient, sdk, until, withRustCrypto, type Client } from "../support/js-sdk.js";
+import { bootstrapCrossSigning, decryptedBodies, setUpSecretStorage, loginClient, recoveryKeyHolder, registerClient, sdk, until, withRustCrypto, type Client } from "../support/js-sdk.js";
 import { describeOnEachEngine } from "../support/server.js";
 
 const SERVER = "crypt.test";
@@ -33,9 +33,7 @@ describeOnEachEngine("an encrypted conversation through matrix-js-sdk's Rust cry
 
     // Cross-signing and secret storage with a new key backup, as Element's "set up secure backup" does.
     await bootstrapCrossSigning(alice, password("alice"));
-    const generated = await aliceCrypto.createRecoveryKeyFromPassphrase();
-    recovery.set(generated.privateKey);
-    await aliceCrypto.bootstrapSecretStorage({ createSecretStorageKey: async () => generated, setupNewKeyBackup: true });
+    await setUpSecretStorage(alice, recovery, { setupNewKeyBackup: true });
     assert.ok(await aliceCrypto.isCrossSigningReady(), "cross-signing ready");
     await until("the key backup to be active", async () => (await aliceCrypto.getActiveSessionBackupVersion()) !== null, 20_000);
 

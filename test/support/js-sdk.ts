@@ -106,6 +106,14 @@ export function recoveryKeyHolder() {
   };
 }
 
+/** Secret storage under a new recovery key (handed to `recovery` for the user's later devices), optionally with a new key backup. */
+export async function setUpSecretStorage(client: Client, recovery: ReturnType<typeof recoveryKeyHolder>, opts: { setupNewKeyBackup?: boolean } = {}): Promise<void> {
+  const crypto = client.getCrypto()!;
+  const generated = await crypto.createRecoveryKeyFromPassphrase();
+  recovery.set(generated.privateKey);
+  await crypto.bootstrapSecretStorage({ createSecretStorageKey: async () => generated, ...opts });
+}
+
 /** Cross-signing set up as Element does on first login: the UIA step answered with the account's password. */
 export async function bootstrapCrossSigning(client: Client, password: string): Promise<void> {
   await client.getCrypto()!.bootstrapCrossSigning({
