@@ -42,6 +42,8 @@ export interface PersistOptions {
   readonly rejectedReason?: string;
   /** More writes that must commit with the event or not at all (a client's transaction id). */
   readonly withinCommit?: CommitHook;
+  /** The event's row when it is already held as an outlier (an invite we countersigned): it takes its place instead of a new row. */
+  readonly heldAsOutlier?: StoredEvent;
 }
 
 export type CommitHook = (trx: Knex.Transaction, event: RoomEvent) => Promise<void>;
@@ -87,9 +89,8 @@ export class EventPersister {
           await this.createRoomRow(ctx, event);
         }
         const meta = { streamOrdering: position?.id ?? null, rejectedReason: rejected };
-        const held = await this.events.getEvent(event.eventId, ctx.trx);
-        const stored = held?.outlier
-          ? await this.events.adoptOutlier(ctx, held, meta)
+        const stored = opts.heldAsOutlier
+          ? await this.events.adoptOutlier(ctx, opts.heldAsOutlier, meta)
           : await this.events.insert(ctx, event, { ...meta, outlier: false, stateSnapshot: null });
         const after = await this.storeStateAfter(ctx, event, stored, opts.stateBefore, rejected !== null);
         await this.events.setStateSnapshot(ctx, stored, after.id);

@@ -129,7 +129,7 @@ export class RemoteEvents {
       const soft = await this.authAgainstState(event, current, rules);
       if (soft !== undefined) reason = `soft-failed: ${soft}`;
     }
-    const persisted = await this.persister.persist(event, rules, { stateBefore, rejectedReason: reason });
+    const persisted = await this.persister.persist(event, rules, { stateBefore, rejectedReason: reason, heldAsOutlier: placeable ? existing : undefined });
     const outcome: Outcome = reason === undefined ? "accepted" : reason.startsWith("soft-failed") ? "soft-failed" : "rejected";
     if (outcome !== "accepted") this.log.info("remote event not accepted", { event_id: event.eventId, reason });
     return { outcome, event, persisted };
