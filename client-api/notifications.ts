@@ -9,14 +9,12 @@ import { toClientEvent } from "../src/engine/client-event.js";
 import { requireUser } from "../src/http/auth.js";
 import { invalidParam } from "../src/http/errors.js";
 import type { JsonObject } from "../src/room/types.js";
-import { RoomClientStore } from "../src/rooms/room-data.js";
 import { isRead } from "../src/storage/push-actions-store.js";
 
 const DEFAULT_LIMIT = 20;
 const MAX_LIMIT = 100;
 
 export function registerNotifications(router: Router, hs: ServerContext): void {
-  const roomData = new RoomClientStore(hs.db);
 
   router.get("/_matrix/client/v3/notifications", async (ctx) => {
     const me = await requireUser(ctx, hs.accounts);
@@ -37,7 +35,7 @@ export function registerNotifications(router: Router, hs: ServerContext): void {
     const rows = await hs.push.actions.list(me.userId, rooms.map((r) => r.room_id), { before, limit: limit + 1, onlyHighlight });
     const page = rows.slice(0, limit);
     const events = await hs.events.getEvents(page.map((r) => r.eventId));
-    const redactions = await roomData.redactionsOf(page.map((r) => r.eventId));
+    const redactions = await hs.events.redactionsOf(page.map((r) => r.eventId));
     const redactionEvents = await hs.events.getEvents([...redactions.values()].flat());
     const thresholds = await hs.push.actions.thresholds(me.userId, [...new Set(page.map((r) => r.roomId))]);
     const now = Date.now();

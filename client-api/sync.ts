@@ -10,13 +10,19 @@ import { MatrixError, forbidden, notFound } from "../src/http/errors.js";
 import { SyncBuilder } from "../src/sync/builder.js";
 import { EMPTY_FILTER, parseSyncFilter, type SyncFilter } from "../src/sync/filter.js";
 import { parseSyncToken } from "../src/sync/tokens.js";
+import { Lru } from "../src/util/lru.js";
+import { pairKey } from "../src/util/pair-key.js";
 
 const PREFIX = "/_matrix/client/v3";
 /** Longest long-poll we hold, whatever the client asks. */
 const MAX_TIMEOUT_MS = 300_000;
+/** Parsed stored filters held in memory (one or two per client). */
+const FILTER_CACHE_SIZE = 20_000;
 
 export function registerSync(router: Router, hs: ServerContext): void {
   const builder = new SyncBuilder(hs);
+  // Stored filters never change, and every poll of a client names its filter.
+  const parsedFilters = new Lru<string, SyncFilter>(FILTER_CACHE_SIZE);
 
   router.post(`${PREFIX}/user/:userId/filter`, async (ctx) => {
     const me = await requireUser(ctx, hs.accounts);
@@ -54,9 +60,14 @@ export function registerSync(router: Router, hs: ServerContext): void {
       }
       return parseSyncFilter(parsed);
     }
+    const key = pairKey(userId, raw);
+    const held = parsedFilters.get(key);
+    if (held) return held;
     const json = await storedFilter(userId, raw);
     if (json === undefined) throw new MatrixError(404, "M_NOT_FOUND", "No such filter");
-    return parseSyncFilter(JSON.parse(json));
+    const filter = parseSyncFilter(JSON.parse(json));
+    parsedFilters.set(key, filter);
+    return filter;
   }
 
   router.get(`${PREFIX}/sync`, async (ctx) => {

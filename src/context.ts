@@ -39,6 +39,7 @@ import type { PushActionsStore } from "./storage/push-actions-store.js";
 import type { PushersStore } from "./storage/push-pushers-store.js";
 import type { PushFanout } from "./push/fanout.js";
 import type { PushSender } from "./push/sender.js";
+import type { RoomActivity } from "./sync/room-activity.js";
 
 export interface ServerContext {
   readonly config: Config;
@@ -61,6 +62,8 @@ export interface ServerContext {
   readonly typing: TypingTracker;
   readonly presence: PresenceTracker;
   readonly notifier: Notifier;
+  /** Where each room last changed in the event stream: /sync reads only rooms that moved. */
+  readonly roomActivity: RoomActivity;
   readonly rateLimits: { readonly message: RateLimiter; readonly login: RateLimiter; readonly registration: RateLimiter };
   readonly rooms: RoomStore;
   readonly events: EventStore;

@@ -48,6 +48,7 @@ import { DehydratedDeviceStore } from "./storage/dehydrated-device-store.js";
 import { ToDeviceStore } from "./storage/to-device-store.js";
 import { KeyedMutex } from "./util/keyed-mutex.js";
 import { Notifier } from "./sync/notifier.js";
+import { RoomActivity } from "./sync/room-activity.js";
 import { PushRulesStore } from "./storage/push-rules-store.js";
 import { PushActionsStore } from "./storage/push-actions-store.js";
 import { PushersStore } from "./storage/push-pushers-store.js";
@@ -99,6 +100,7 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
   const pushActions = new PushActionsStore(db, config.push.expand_delay_ms, (err) => log.warn("expanding push actions failed", { err: String(err) }));
   const pushers = new PushersStore(db);
   const notifier = new Notifier(config.server_name, states);
+  const roomActivity = new RoomActivity(eventStream.position);
   const push = {
     rules: pushRules,
     actions: pushActions,
@@ -108,14 +110,14 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
       config: config.push, log, pushers, actions: pushActions, events, states, eventStream,
       client: new GatewayClient(config.push.allow_private_addresses, config.push.request_timeout_ms),
       localUsers: (roomId) => notifier.localUsers(roomId),
-      joinedRooms: async (userId) => (await db.knex("room_memberships").where({ user_id: userId, membership: "join" }).select("room_id")).map((r: { room_id: string }) => r.room_id),
-      memberRooms: async (userId) => (await db.knex("room_memberships").where({ user_id: userId }).select("room_id")).map((r: { room_id: string }) => r.room_id),
+      joinedRooms: (userId) => states.roomsForUser(userId, "join"),
+      memberRooms: async (userId) => (await states.memberships(userId)).map((m) => m.room_id),
     }),
   };
   const context: ServerContext = {
     config, log, db, signingKey, rooms, events, states, stateReader, persister, localEvents, eventStream, remoteEvents, roomLocks,
     remote: new NoFederation(),
-    remoteInvites: new RemoteInvites(db, rooms, persister, eventStream),
+    remoteInvites: new RemoteInvites(db, rooms, persister, eventStream, states),
     openIdTokens: new OpenIdTokens(),
     accounts: new AccountStore(db),
     profiles: new ProfileStore(db),
@@ -133,6 +135,7 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
     typing: new TypingTracker(),
     presence: new PresenceTracker(),
     notifier,
+    roomActivity,
     rateLimits: {
       message: new RateLimiter(config.rate_limits.message),
       login: new RateLimiter(config.rate_limits.login),
@@ -140,6 +143,8 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
     },
   };
   // Every change a /sync request may be waiting for wakes exactly the users it concerns.
+  // Before the notifier's: a woken sync must find the room marked (both run in the turn the event becomes readable).
+  persister.onPersisted(roomActivity.noted);
   persister.onPersisted(notifier.onPersisted);
   // Push rules are evaluated and their counts written in each event's own transaction; gateways are told after commit.
   persister.withinEveryCommit(push.fanout.inCommit);
@@ -152,9 +157,14 @@ async function assemble(config: Config, log: Logger, db: Database): Promise<Serv
   // The full-text index commits with each event (and drops redacted ones), so it never disagrees with the timeline.
   persister.withinEveryCommit(new SearchStore(db).indexInCommit, { history: true });
   // So does the index of relations (edits, threads, references, reactions) that aggregations and /relations read.
-  persister.withinEveryCommit(new RelationStore(db).indexInCommit, { history: true });
+  persister.withinEveryCommit(new RelationStore(db, events).indexInCommit, { history: true });
   context.typing.listen((roomId) => void notifier.wakeRoom(roomId));
-  context.receipts.listen((roomId) => void notifier.wakeRoom(roomId));
+  // A receipt moves its user's read position: held unread thresholds are dropped before the write and after it.
+  context.receipts.beforeWrite((r) => context.push.actions.readingMoved(r.userId, r.roomId));
+  context.receipts.listen((roomId, r) => {
+    context.push.actions.readingMoved(r.userId, roomId);
+    void notifier.wakeRoom(roomId);
+  });
   // A read receipt changes the reader's unread count: their phones' badges hear of it.
   context.receipts.listen((_roomId, r) => {
     if (r.receiptType === "m.read" || r.receiptType === "m.read.private") push.sender.onReceipt(r.userId);

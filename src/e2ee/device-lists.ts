@@ -31,8 +31,8 @@ export async function deviceListChanges(hs: ServerContext, userId: string, w: De
   const arrived = new Set<string>();
   const departed = new Set<string>();
   if (w.toEvents > w.fromEvents) {
-    const myRooms: { room_id: string }[] = await knex("room_memberships").where({ user_id: userId }).select("room_id");
-    const roomIds = myRooms.map((r) => r.room_id);
+    // Only rooms whose membership moved in the window (known from memory) can hold such events.
+    const roomIds = (await hs.states.memberships(userId)).map((m) => m.room_id).filter((r) => hs.roomActivity.membersAfter(r, w.fromEvents));
     for (let i = 0; i < roomIds.length; i += CHUNK) {
       const rows: { room_id: string; state_key: string; json: string }[] = await knex("events")
         .whereIn("room_id", roomIds.slice(i, i + CHUNK))

@@ -70,8 +70,9 @@ export class KeyDirectory {
         await this.store.addOneTimeKeys(tx.trx, userId, deviceId, fresh);
         await this.store.putFallbackKeys(tx.trx, userId, deviceId, fallback);
       });
+      this.store.countsChanged(userId, deviceId);
     }
-    return this.store.oneTimeKeyCounts(userId, deviceId);
+    return (await this.store.keyCounts(userId, deviceId)).oneTime;
   }
 
   /**

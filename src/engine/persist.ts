@@ -49,7 +49,7 @@ export interface PersistOptions {
 export type CommitHook = (trx: Knex.Transaction, event: RoomEvent) => Promise<void>;
 
 /** Runs inside every persist transaction, after the room has moved on (federation queues the event here). */
-export type EveryCommitHook = (trx: Knex.Transaction, event: RoomEvent, accepted: boolean) => Promise<void>;
+export type EveryCommitHook = (trx: Knex.Transaction, event: RoomEvent, accepted: boolean, ctx: TxContext) => Promise<void>;
 
 export class EventPersister {
   private readonly listeners: PersistListener[] = [];
@@ -97,10 +97,10 @@ export class EventPersister {
         const stateChanged = rejected === null ? await this.advanceRoom(ctx, event, rules, after) : false;
         if (rejected === null && event.type === "m.room.redaction" && event.redacts !== undefined) {
           // Whether the redaction may apply to its target is decided where events are shown.
-          await ctx.trx("redactions").insert({ event_id: event.eventId, redacts: event.redacts }).onConflict("event_id").ignore();
+          await this.events.addRedaction(ctx, event.eventId, event.redacts);
         }
         await opts.withinCommit?.(ctx.trx, event);
-        for (const hook of this.commitHooks) await hook(ctx.trx, event, rejected === null);
+        for (const hook of this.commitHooks) await hook(ctx.trx, event, rejected === null, ctx);
         return { event, streamOrdering: position?.id ?? null, stateChanged };
       });
     } finally {
@@ -170,11 +170,11 @@ export class EventPersister {
           stateSnapshot: snapshot,
         });
         if (rejectedReason === undefined && event.type === "m.room.redaction" && event.redacts !== undefined) {
-          await ctx.trx("redactions").insert({ event_id: event.eventId, redacts: event.redacts }).onConflict("event_id").ignore();
+          await this.events.addRedaction(ctx, event.eventId, event.redacts);
         }
       }
       const accepted = existing ? existing.rejectedReason === null : rejectedReason === undefined;
-      for (const hook of this.historyHooks) await hook(ctx.trx, existing?.event ?? event, accepted);
+      for (const hook of this.historyHooks) await hook(ctx.trx, existing?.event ?? event, accepted, ctx);
     });
   }
 

@@ -21,6 +21,8 @@ const ACTIVE_MS = 60_000;
 
 export class PresenceTracker {
   private readonly users = new Map<string, PresenceRecord>();
+  /** Who changed, in position order (a user's older entries are skipped): a sync reads only the tail past its token. */
+  private changes: Array<{ position: number; userId: string }> = [];
   private counter = 0;
   private readonly listeners: Array<(userId: string) => void> = [];
 
@@ -48,6 +50,10 @@ export class PresenceTracker {
       return;
     }
     this.users.set(userId, { userId, presence, statusMsg, lastActiveTs, position: ++this.counter });
+    this.changes.push({ position: this.counter, userId });
+    if (this.changes.length > 2 * this.users.size + 1000) {
+      this.changes = this.changes.filter((c) => this.users.get(c.userId)?.position === c.position);
+    }
     for (const l of this.listeners) l(userId);
   }
 
@@ -55,10 +61,20 @@ export class PresenceTracker {
     return this.users.get(userId);
   }
 
-  /** Every record changed after `position` (a scan: changes are few, and the map holds only users seen since start). */
+  /** Every record changed after `position`, oldest change first. */
   *changedSince(position: number): Iterable<PresenceRecord> {
     if (position >= this.counter) return;
-    for (const rec of this.users.values()) if (rec.position > position) yield rec;
+    let lo = 0;
+    let hi = this.changes.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.changes[mid].position <= position) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < this.changes.length; i++) {
+      const rec = this.users.get(this.changes[i].userId);
+      if (rec && rec.position === this.changes[i].position) yield rec;
+    }
   }
 
   /** The m.presence content a client sees. */

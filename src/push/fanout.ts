@@ -21,6 +21,7 @@ import { MAIN_THREAD, type PendingPush, type PushActionsStore } from "../storage
 import type { PushRulesStore } from "../storage/push-rules-store.js";
 import type { StateStore } from "../storage/state-store.js";
 import type { PushEventContext } from "./evaluator.js";
+import type { TxContext } from "../storage/tx.js";
 
 /** How many relations are followed to find an event's thread (the spec suggests 3). */
 const THREAD_HOPS = 3;
@@ -38,7 +39,7 @@ export class PushFanout {
   ) {}
 
   /** The persist pipeline's hook. */
-  readonly inCommit = async (trx: Knex.Transaction, event: RoomEvent, accepted: boolean): Promise<void> => {
+  readonly inCommit = async (trx: Knex.Transaction, event: RoomEvent, accepted: boolean, tx: TxContext): Promise<void> => {
     if (!accepted || !this.enabled) return;
     const row = await trx("events").where({ event_id: event.eventId }).first("stream_ordering", "state_snapshot");
     // Outliers and backfilled history have no place to be counted from.
@@ -46,7 +47,7 @@ export class PushFanout {
     const ordering = Number(row.stream_ordering);
     const threadId = await this.threadOf(trx, event);
     const local = this.isLocal(event.sender);
-    if (local) await this.actions.markReadBySending(trx, event.sender, event.roomId, threadId, ordering);
+    if (local) await this.actions.markReadBySending(tx, event.sender, event.roomId, threadId, ordering);
 
     const joined: { user_id: string }[] = await trx("room_memberships").where({ room_id: event.roomId, membership: "join" }).select("user_id");
     const recipients = new Set<string>();

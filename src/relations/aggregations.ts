@@ -70,6 +70,9 @@ export class RelationAggregator {
     events.forEach((ev, i) => {
       if (ev.stateKey === undefined) parents.set(ev.eventId, { event: ev, out: rendered[i] });
     });
+    // Most events have nothing relating to them, and the event store knows which from memory.
+    const related = await this.hs.events.withRelations([...parents.keys()]);
+    for (const id of parents.keys()) if (!related.has(id)) parents.delete(id);
     if (parents.size === 0) return;
     const ids = [...parents.keys()];
     let ignored = opts.ignored;

@@ -73,7 +73,7 @@ export class RoomAccess {
 
   /** Client events, each with its accepted redaction applied. */
   async render(events: readonly RoomEvent[]): Promise<JsonObject[]> {
-    const redactions = await this.store.redactionsOf(events.map((e) => e.eventId));
+    const redactions = await this.hs.events.redactionsOf(events.map((e) => e.eventId));
     const redactionEvents = await this.hs.events.getEvents([...redactions.values()].flat());
     const now = Date.now();
     return events.map((ev) => {

@@ -9,6 +9,7 @@ import type { EventPersister } from "../engine/persist.js";
 import type { JsonObject, RoomEvent } from "../room/types.js";
 import type { Database } from "../storage/database.js";
 import type { RoomStore } from "../storage/room-store.js";
+import type { StateStore } from "../storage/state-store.js";
 import type { StreamIdGenerator } from "../storage/stream-ids.js";
 import { inTransaction } from "../storage/tx.js";
 
@@ -20,6 +21,7 @@ export class RemoteInvites {
     private readonly rooms: RoomStore,
     private readonly persister: EventPersister,
     private readonly stream: StreamIdGenerator,
+    private readonly states: StateStore,
   ) {}
 
   listen(listener: (userId: string) => void): void {
@@ -39,10 +41,12 @@ export class RemoteInvites {
     await this.persister.storeOutliers([{ event: invite }]);
     const position = this.stream.next();
     try {
-      await inTransaction(this.db, async ({ trx }) => {
+      await inTransaction(this.db, async (ctx) => {
+        const { trx } = ctx;
         const current = await trx("room_memberships").where({ room_id: invite.roomId, user_id: userId }).first("membership");
         // Someone here already sees the room (the user is in it): the invite arrives through the room itself.
         if (current?.membership === "join") return;
+        this.states.membershipChanging(ctx, invite.roomId, userId);
         await trx("room_memberships")
           .insert({ room_id: invite.roomId, user_id: userId, membership, event_id: invite.eventId, sender: invite.sender, stream_ordering: position.id })
           .onConflict(["room_id", "user_id"])
@@ -73,10 +77,12 @@ export class RemoteInvites {
     const position = this.stream.next();
     let changed = false;
     try {
-      await inTransaction(this.db, async ({ trx }) => {
+      await inTransaction(this.db, async (ctx) => {
+        const { trx } = ctx;
         const current = await trx("room_memberships").where({ room_id: ev.roomId, user_id: userId }).first("membership");
         // Joined meanwhile: the room itself now tells us about the user.
         if (current?.membership === "join") return;
+        this.states.membershipChanging(ctx, ev.roomId, userId);
         await trx("room_memberships")
           .insert({ room_id: ev.roomId, user_id: userId, membership, event_id: ev.eventId, sender: ev.sender, stream_ordering: position.id })
           .onConflict(["room_id", "user_id"])

@@ -27,19 +27,7 @@ export class RoomClientStore {
       .ignore();
   }
 
-  /** Redacted event id → the ids of the redactions recorded against it. */
-  async redactionsOf(eventIds: readonly string[]): Promise<Map<string, string[]>> {
-    const out = new Map<string, string[]>();
-    for (let i = 0; i < eventIds.length; i += 500) {
-      const rows: { event_id: string; redacts: string }[] = await this.db.knex("redactions")
-        .whereIn("redacts", eventIds.slice(i, i + 500))
-        .select("event_id", "redacts");
-      for (const r of rows) out.set(r.redacts, [...(out.get(r.redacts) ?? []), r.event_id]);
-    }
-    return out;
-  }
-
-  async visibility(roomId: string): Promise<"public" | "private"> {
+    async visibility(roomId: string): Promise<"public" | "private"> {
     const r = await this.db.knex("room_visibility").where({ room_id: roomId }).first("visibility");
     return r?.visibility === "public" ? "public" : "private";
   }

@@ -41,7 +41,7 @@ export async function visibleEvents(
   if (events.length === 0) return [];
   const rules = getRoomVersion(events[0].roomVersion);
   if (!rules) return [];
-  const current = await hs.db.knex("room_memberships").where({ room_id: roomId, user_id: userId }).first("membership");
+  const current = (await hs.states.memberships(userId)).find((m) => m.room_id === roomId);
   const joinedNow = current?.membership === "join";
 
   const stored = await hs.events.getEvents(events.map((e) => e.eventId));

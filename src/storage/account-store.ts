@@ -7,6 +7,10 @@ import type { Knex } from "knex";
 import { hashPassword, verifyPassword } from "../crypto/password.js";
 import { isUniqueViolation, type Database } from "./database.js";
 import { inTransaction, type TxContext } from "./tx.js";
+import { Lru } from "../util/lru.js";
+
+/** Sessions whose token lookups are held in memory (a few hundred bytes each). */
+const TOKEN_CACHE_SIZE = 20_000;
 
 export interface UserRow {
   userId: string;
@@ -46,6 +50,9 @@ const SEEN_WRITE_INTERVAL_MS = 5 * 60_000;
 export class AccountStore {
   private readonly removalHooks: DeviceRemovalHook[] = [];
   private readonly lastSeen = new Map<string, { ts: number; ip: string | null }>();
+  /** Access tokens by hash: every request looks its token up, and a token changes owner never. */
+  private readonly tokens = new Lru<string, { userId: string; deviceId: string; expiresTs: number | null }>(TOKEN_CACHE_SIZE);
+  private tokenEpoch = 0;
 
   constructor(private readonly db: Database) {}
 
@@ -96,7 +103,7 @@ export class AccountStore {
   ): Promise<Session> {
     const device = deviceId ?? randomBytes(5).toString("hex").toUpperCase();
     const now = Date.now();
-    return this.db.knex.transaction(async (trx) => {
+    return this.revokingTokens(() => this.db.knex.transaction(async (trx) => {
       await trx("devices")
         .insert({ user_id: userId, device_id: device, display_name: displayName ?? null, created_ts: now })
         .onConflict(["user_id", "device_id"])
@@ -105,7 +112,7 @@ export class AccountStore {
       await trx("access_tokens").where({ user_id: userId, device_id: device }).del();
       await trx("refresh_tokens").where({ user_id: userId, device_id: device }).del();
       return this.issueTokens(trx, userId, device, now, refreshLifetimeMs);
-    });
+    }));
   }
 
   /**
@@ -125,13 +132,13 @@ export class AccountStore {
 
   /** Trade a refresh token for new tokens; the old refresh and access tokens stop working. */
   async refresh(refreshToken: string, lifetimeMs: number): Promise<Session | undefined> {
-    return this.db.knex.transaction(async (trx) => {
+    return this.revokingTokens(() => this.db.knex.transaction(async (trx) => {
       const row = await trx("refresh_tokens").where({ token_hash: tokenHash(refreshToken) }).first("user_id", "device_id");
       if (!row) return undefined;
       await trx("refresh_tokens").where({ token_hash: tokenHash(refreshToken) }).del();
       await trx("access_tokens").where({ user_id: row.user_id, device_id: row.device_id }).del();
       return this.issueTokens(trx, row.user_id, row.device_id, Date.now(), lifetimeMs);
-    });
+    }));
   }
 
   private async issueTokens(trx: Knex, userId: string, deviceId: string, now: number, refreshLifetimeMs?: number): Promise<Session> {
@@ -178,7 +185,7 @@ export class AccountStore {
     which: (q: Knex.QueryBuilder) => Knex.QueryBuilder,
     alsoIn?: (trx: Knex.Transaction) => Promise<void>,
   ): Promise<void> {
-    await inTransaction(this.db, async (tx) => {
+    await this.revokingTokens(() => inTransaction(this.db, async (tx) => {
       const { trx } = tx;
       await alsoIn?.(trx);
       const rows: { device_id: string }[] = await which(trx("devices").where({ user_id: userId })).select("device_id");
@@ -188,7 +195,24 @@ export class AccountStore {
       await which(trx("devices").where({ user_id: userId })).del();
       const ids = rows.map((r) => r.device_id);
       if (ids.length) for (const hook of this.removalHooks) await hook(tx, userId, ids);
-    });
+    }));
+  }
+
+  /**
+   * Run a change that may delete access tokens. The token cache is emptied
+   * before it (so no request trusts a token being revoked) and after its
+   * commit; a lookup that read the database meanwhile does not fill the
+   * cache (the epoch moved), since what it read may predate the commit.
+   */
+  private async revokingTokens<T>(change: () => Promise<T>): Promise<T> {
+    this.tokenEpoch++;
+    this.tokens.clear();
+    try {
+      return await change();
+    } finally {
+      this.tokenEpoch++;
+      this.tokens.clear();
+    }
   }
 
   async devices(userId: string): Promise<Device[]> {
@@ -239,10 +263,17 @@ export class AccountStore {
 
   /** Who holds a token; `expired` for a refreshable token past its lifetime (the client should refresh). */
   async ownerOfToken(token: string): Promise<(TokenOwner & { expired?: boolean }) | undefined> {
-    const r = await this.db.knex("access_tokens").where({ token_hash: tokenHash(token) }).first("user_id", "device_id", "expires_ts");
-    if (!r) return undefined;
-    const expired = r.expires_ts !== null && Number(r.expires_ts) < Date.now();
-    return { userId: r.user_id, deviceId: r.device_id, ...(expired ? { expired } : {}) };
+    const hash = tokenHash(token);
+    let held = this.tokens.get(hash);
+    if (!held) {
+      const epoch = this.tokenEpoch;
+      const r = await this.db.knex("access_tokens").where({ token_hash: hash }).first("user_id", "device_id", "expires_ts");
+      if (!r) return undefined;
+      held = { userId: r.user_id, deviceId: r.device_id, expiresTs: r.expires_ts === null ? null : Number(r.expires_ts) };
+      if (epoch === this.tokenEpoch) this.tokens.set(hash, held);
+    }
+    const expired = held.expiresTs !== null && held.expiresTs < Date.now();
+    return { userId: held.userId, deviceId: held.deviceId, ...(expired ? { expired } : {}) };
   }
 }
 

@@ -9,6 +9,7 @@ import knexFactory, { type Knex } from "knex";
 import pg from "pg";
 import { migrationSource } from "../../migrations/index.js";
 import { sqlitePath, type Config } from "../config.js";
+import { Lru } from "../util/lru.js";
 
 // PostgreSQL returns BIGINT (int8) as strings, since they may exceed 2^53.
 // Every bigint we store (timestamps, stream positions, depths) is a JS-safe
@@ -42,7 +43,8 @@ export function openDatabase(config: Config): Database {
     pool: {
       min: 1,
       max: 1,
-      afterCreate(conn: { pragma(s: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
+      afterCreate(conn: SqliteConnection, done: (err: Error | null, conn: unknown) => void) {
+        cachePreparedStatements(conn);
         conn.pragma("journal_mode = WAL");
         conn.pragma(`synchronous = ${synchronous}`);
         conn.pragma("foreign_keys = ON");
@@ -52,6 +54,34 @@ export function openDatabase(config: Config): Database {
     },
   });
   return { knex, dialect: "sqlite", close: () => knex.destroy() };
+}
+
+interface SqliteConnection {
+  pragma(s: string): unknown;
+  prepare(sql: string): unknown;
+}
+
+/** Statements kept prepared per connection; the hot paths use a few dozen distinct texts. */
+const PREPARED_STATEMENTS = 500;
+
+/**
+ * knex asks better-sqlite3 to prepare every query's SQL afresh, which costs
+ * as much as running a small query. The same texts recur (knex emits
+ * placeholders, values are bound), so the connection keeps its prepared
+ * statements, least recently used dropped first. A statement is reused
+ * only after its previous run finished: better-sqlite3 runs synchronously.
+ */
+function cachePreparedStatements(conn: SqliteConnection): void {
+  const prepare = conn.prepare.bind(conn);
+  const cache = new Lru<string, unknown>(PREPARED_STATEMENTS);
+  conn.prepare = (sql: string) => {
+    let stmt = cache.get(sql);
+    if (stmt === undefined) {
+      stmt = prepare(sql);
+      cache.set(sql, stmt);
+    }
+    return stmt;
+  };
 }
 
 export async function migrate(db: Database): Promise<string[]> {

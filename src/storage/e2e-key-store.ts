@@ -7,6 +7,8 @@
 import type { Knex } from "knex";
 import type { JsonObject } from "../room/types.js";
 import type { Database } from "./database.js";
+import { ReadThroughCache } from "../util/read-through-cache.js";
+import { pairKey } from "../util/pair-key.js";
 
 export type CrossSigningUsage = "master" | "self_signing" | "user_signing";
 
@@ -31,8 +33,32 @@ function splitKeyId(id: string): [algorithm: string, keyId: string] {
   return [id.slice(0, i), id.slice(i + 1)];
 }
 
+export interface KeyCounts {
+  /** Unclaimed one-time keys per algorithm. */
+  readonly oneTime: Record<string, number>;
+  /** Algorithms with an unused fallback key, sorted. */
+  readonly unusedFallback: string[];
+}
+
+/** Devices whose key counts are held in memory: every sync answer carries them. */
+const COUNTS_CACHE_SIZE = 20_000;
+
 export class E2eKeyStore {
+  private readonly counts = new ReadThroughCache<string, KeyCounts>(COUNTS_CACHE_SIZE);
+
   constructor(private readonly db: Database) {}
+
+  /** The counts a sync answer carries. Writers of keys call `countsChanged` after their commit. */
+  keyCounts(userId: string, deviceId: string): Promise<KeyCounts> {
+    return this.counts.get(pairKey(userId, deviceId), async () => ({
+      oneTime: await this.oneTimeKeyCounts(userId, deviceId),
+      unusedFallback: await this.unusedFallbackKeyTypes(userId, deviceId),
+    }));
+  }
+
+  countsChanged(userId: string, deviceId: string): void {
+    this.counts.invalidate(pairKey(userId, deviceId));
+  }
 
   async deviceKeys(userId: string, deviceId: string): Promise<JsonObject | undefined> {
     const r = await this.db.knex("e2e_device_keys").where({ user_id: userId, device_id: deviceId }).first("key_json");
@@ -80,6 +106,7 @@ export class E2eKeyStore {
   }
 
   async addOneTimeKeys(trx: Knex, userId: string, deviceId: string, keys: readonly UploadedKey[]): Promise<void> {
+    this.countsChanged(userId, deviceId);
     const rows = keys.map((k) => {
       const [algorithm, keyId] = splitKeyId(k.id);
       return { user_id: userId, device_id: deviceId, algorithm, key_id: keyId, key_json: JSON.stringify(k.key) };
@@ -91,6 +118,7 @@ export class E2eKeyStore {
 
   /** A new fallback key replaces the device's old one for that algorithm (and is unused). */
   async putFallbackKeys(trx: Knex, userId: string, deviceId: string, keys: readonly UploadedKey[]): Promise<void> {
+    this.countsChanged(userId, deviceId);
     for (const k of keys) {
       const [algorithm, keyId] = splitKeyId(k.id);
       const existing = await trx("e2e_fallback_keys").where({ user_id: userId, device_id: deviceId, algorithm }).first("key_id", "key_json");
@@ -127,7 +155,11 @@ export class E2eKeyStore {
    * is handed out so no two sessions share it; failing that the fallback
    * key, marked used but kept.
    */
-  async claim(userId: string, deviceId: string, algorithm: string): Promise<UploadedKey | undefined> {
+  claim(userId: string, deviceId: string, algorithm: string): Promise<UploadedKey | undefined> {
+    return this.counts.around(pairKey(userId, deviceId), () => this.take(userId, deviceId, algorithm));
+  }
+
+  private async take(userId: string, deviceId: string, algorithm: string): Promise<UploadedKey | undefined> {
     // Two claims racing for the same row: the loser deletes nothing and tries the next key.
     for (let attempt = 0; attempt < 5; attempt++) {
       const candidate = await this.db.knex("e2e_one_time_keys")
@@ -149,6 +181,8 @@ export class E2eKeyStore {
   /** Everything held for these devices: their keys die with them. */
   async deleteDevices(trx: Knex, userId: string, deviceIds: readonly string[]): Promise<void> {
     if (deviceIds.length === 0) return;
+    // A device id logged in again starts with no keys; its upload (after this commit) invalidates once more.
+    for (const d of deviceIds) this.countsChanged(userId, d);
     for (const table of ["e2e_device_keys", "e2e_one_time_keys", "e2e_fallback_keys"]) {
       await trx(table).where({ user_id: userId }).whereIn("device_id", deviceIds).del();
     }

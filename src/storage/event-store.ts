@@ -9,6 +9,7 @@ import { getRoomVersion } from "../room/versions.js";
 import { Lru } from "../util/lru.js";
 import type { Database } from "./database.js";
 import type { TxContext } from "./tx.js";
+import { ReadThroughCache } from "../util/read-through-cache.js";
 
 export interface StoredEvent {
   readonly event: RoomEvent;
@@ -36,9 +37,72 @@ const BATCH = 500;
 
 export class EventStore {
   private readonly cache: Lru<string, StoredEvent>;
+  /** Which redactions name each event (mostly none): every event served is checked. */
+  private readonly redactions: ReadThroughCache<string, readonly string[]>;
+  /** Whether any event relates to each event (mostly not): every timeline event served is checked for bundled aggregations. */
+  private readonly related: ReadThroughCache<string, boolean>;
 
   constructor(private readonly db: Database, cacheSize: number) {
     this.cache = new Lru(cacheSize);
+    this.redactions = new ReadThroughCache(cacheSize);
+    this.related = new ReadThroughCache(cacheSize);
+  }
+
+  /**
+   * Which of these events have relations indexed (edits, thread replies,
+   * references, annotations). "Yes" may outlive a redacted child (the
+   * reader then finds none); "no" is exact: every indexed relation calls
+   * `relationArriving` first.
+   */
+  async withRelations(eventIds: readonly string[]): Promise<Set<string>> {
+    const found = await this.related.getMany([...new Set(eventIds)], async (missing) => {
+      const out = new Map<string, boolean>(missing.map((id) => [id, false]));
+      for (let i = 0; i < missing.length; i += 500) {
+        const rows: { relates_to_id: string }[] = await this.db.knex("event_relations")
+          .whereIn("relates_to_id", missing.slice(i, i + 500))
+          .distinct("relates_to_id");
+        for (const r of rows) out.set(r.relates_to_id, true);
+      }
+      return out;
+    });
+    return new Set([...found].filter(([, has]) => has).map(([id]) => id));
+  }
+
+  /** Drop every held fact about events: for what rewrites the tables under a running server (a migration's test). */
+  forgetHeldFacts(): void {
+    this.cache.clear();
+    this.redactions.invalidateAll();
+    this.related.invalidateAll();
+  }
+
+  /** A relation to `target` is being indexed in this transaction. */
+  relationArriving(ctx: TxContext, target: string): void {
+    this.related.invalidate(target);
+    ctx.afterCommit(() => this.related.invalidate(target));
+  }
+
+  /** The ids of the redaction events naming each event (accepted or not: where they apply is decided by the reader). */
+  async redactionsOf(eventIds: readonly string[]): Promise<Map<string, string[]>> {
+    const found = await this.redactions.getMany([...new Set(eventIds)], async (missing) => {
+      const byTarget = new Map<string, string[]>(missing.map((id) => [id, []]));
+      for (let i = 0; i < missing.length; i += 500) {
+        const rows: { event_id: string; redacts: string }[] = await this.db.knex("redactions")
+          .whereIn("redacts", missing.slice(i, i + 500))
+          .select("event_id", "redacts");
+        for (const r of rows) byTarget.get(r.redacts)!.push(r.event_id);
+      }
+      return byTarget;
+    });
+    const out = new Map<string, string[]>();
+    for (const [id, list] of found) if (list.length) out.set(id, [...list]);
+    return out;
+  }
+
+  /** Record a redaction of `target` in the transaction; what is held of the target is dropped now and after the commit. */
+  async addRedaction(ctx: TxContext, redactionId: string, target: string): Promise<void> {
+    this.redactions.invalidate(target);
+    ctx.afterCommit(() => this.redactions.invalidate(target));
+    await ctx.trx("redactions").insert({ event_id: redactionId, redacts: target }).onConflict("event_id").ignore();
   }
 
   async getEvents(ids: Iterable<string>, trx?: Knex): Promise<Map<string, StoredEvent>> {

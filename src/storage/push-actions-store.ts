@@ -25,6 +25,10 @@
 import type { Knex } from "knex";
 import type { JsonValue } from "../room/types.js";
 import type { Database } from "./database.js";
+import { Lru } from "../util/lru.js";
+import type { TxContext } from "./tx.js";
+import { pairKey } from "../util/pair-key.js";
+import { ReadThroughCache } from "../util/read-through-cache.js";
 
 export const MAIN_THREAD = "main";
 
@@ -126,8 +130,22 @@ class ReadWriteGate {
   }
 }
 
+/** Users' read positions held per room. */
+const THRESHOLDS_CACHE_SIZE = 50_000;
+/** A room the user never read in (held, so that it is not read again). */
+const NEVER_READ: ReadThresholds = { unthreaded: 0, threads: new Map() };
+
+/** Pending events whose parsed recipients are held: each is read by every recipient's /sync until it is expanded. */
+const PARSED_PENDING = 1_000;
+
 export class PushActionsStore {
   private readonly gate = new ReadWriteGate();
+  /** A pending row never changes, and its recipients (a few bytes per member of the room) are the costly part to read and parse. */
+  private readonly recipients = new Lru<string, Promise<PendingJson | undefined>>(PARSED_PENDING);
+  private readonly readThresholds = new ReadThroughCache<string, ReadThresholds>(THRESHOLDS_CACHE_SIZE);
+  /** Shared reads of pending rows, keyed with the number of expansions so far (an expansion changes the answer). */
+  private readonly pendingReads = new Lru<string, Promise<Omit<PendingRow, "recipients">[]>>(PARSED_PENDING);
+  private expansions = 0;
   private timer: NodeJS.Timeout | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
   private pruning: Promise<unknown> | undefined;
@@ -225,6 +243,7 @@ export class PushActionsStore {
     for (let batches = 0; batches < 1000 && !this.closed; batches++) {
       let more = false;
       await this.gate.write(async () => {
+        this.expansions++;
         await this.db.knex.transaction(async (trx) => {
           const rows: PendingRow[] = await trx("event_push_pending").orderBy("stream_ordering").limit(200).select("*");
           const take: PendingRow[] = [];
@@ -260,20 +279,90 @@ export class PushActionsStore {
     if (filter.after !== undefined) q.where("stream_ordering", ">", filter.after);
     if (filter.before !== undefined) q.where("stream_ordering", "<", filter.before);
     if (filter.upTo !== undefined) q.where("stream_ordering", "<=", filter.upTo);
-    const rows: PendingRow[] = await q.orderBy("stream_ordering").select("*");
-    return rows.flatMap((r) => expandRow(r, filter.userId));
+    const read = (): Promise<Omit<PendingRow, "recipients">[]> => q.orderBy("stream_ordering").select("stream_ordering", "event_id", "room_id", "thread_id", "ts");
+    // Up to a readable position the pending rows change only by expansion (which waits for readers): a message's recipients share one read.
+    let rows: Omit<PendingRow, "recipients">[];
+    if (filter.upTo !== undefined && filter.before === undefined) {
+      const key = [this.expansions, filter.upTo, filter.after ?? "", ...(filter.roomIds ?? ["*"])].join("\u0000");
+      let shared = this.pendingReads.get(key);
+      if (!shared) {
+        shared = read();
+        this.pendingReads.set(key, shared);
+        shared.catch(() => this.pendingReads.delete(key));
+      }
+      rows = await shared;
+    } else {
+      rows = await read();
+    }
+    const held = rows.map((r) => this.recipients.get(r.event_id));
+    const missing = rows.filter((_, i) => held[i] === undefined).map((r) => r.event_id);
+    if (missing.length) {
+      // One read for every sync that wants them at once (a message wakes the whole room together).
+      const loading = this.readRecipients(missing);
+      loading.catch(() => { for (const id of missing) this.recipients.delete(id); });
+      rows.forEach((r, i) => {
+        if (held[i] !== undefined) return;
+        held[i] = loading.then((m) => m.get(r.event_id));
+        this.recipients.set(r.event_id, held[i]);
+      });
+    }
+    const parsed = await Promise.all(held);
+    return rows.flatMap((r, i) => {
+      const json = parsed[i];
+      // Expanded and deleted between the two reads cannot happen: expansion waits for readers (the gate).
+      return json ? expandParsed(r, json, filter.userId) : [];
+    });
+  }
+
+  private async readRecipients(eventIds: string[]): Promise<Map<string, PendingJson>> {
+    const out = new Map<string, PendingJson>();
+    for (let i = 0; i < eventIds.length; i += 500) {
+      const rows: { event_id: string; recipients: string }[] = await this.db.knex("event_push_pending")
+        .whereIn("event_id", eventIds.slice(i, i + 500))
+        .select("event_id", "recipients");
+      for (const r of rows) out.set(r.event_id, JSON.parse(r.recipients) as PendingJson);
+    }
+    return out;
   }
 
   /** The user sent an event: what is before it in its thread counts as read (inside the event's transaction). */
-  async markReadBySending(trx: Knex, userId: string, roomId: string, threadId: string, streamOrdering: number): Promise<void> {
-    await trx("push_read_marks")
+  async markReadBySending(ctx: TxContext, userId: string, roomId: string, threadId: string, streamOrdering: number): Promise<void> {
+    this.readingMoved(userId, roomId);
+    ctx.afterCommit(() => this.readingMoved(userId, roomId));
+    await ctx.trx("push_read_marks")
       .insert({ user_id: userId, room_id: roomId, thread_id: threadId, stream_ordering: streamOrdering })
       .onConflict(["user_id", "room_id", "thread_id"])
       .merge(["stream_ordering"]);
   }
 
-  /** How far the user has read in each room (rooms never read map to nothing: everything counts). */
+  /**
+   * How far the user has read in each room (rooms never read map to
+   * nothing: everything counts), from memory when held: every /sync answer
+   * with a room counts from these. Writers call `readingMoved` before and
+   * after: a receipt, and the user's own event (markReadBySending). A
+   * receipt naming an event we do not hold yet counts once the user's next
+   * receipt moves; a local user's receipts name events they were served.
+   */
   async thresholds(userId: string, roomIds: readonly string[]): Promise<Map<string, ReadThresholds>> {
+    const keys = roomIds.map((r) => pairKey(userId, r));
+    const found = await this.readThresholds.getMany(keys, async (missing) => {
+      const rooms = missing.map((k) => roomIds[keys.indexOf(k)]);
+      const loaded = await this.loadThresholds(userId, rooms);
+      return new Map(rooms.map((r) => [pairKey(userId, r), loaded.get(r) ?? NEVER_READ]));
+    });
+    const out = new Map<string, ReadThresholds>();
+    roomIds.forEach((r, i) => {
+      const t = found.get(keys[i]);
+      if (t && t !== NEVER_READ) out.set(r, t);
+    });
+    return out;
+  }
+
+  readingMoved(userId: string, roomId: string): void {
+    this.readThresholds.invalidate(pairKey(userId, roomId));
+  }
+
+  private async loadThresholds(userId: string, roomIds: readonly string[]): Promise<Map<string, ReadThresholds>> {
     const out = new Map<string, ReadThresholds>();
     const at = (roomId: string) => {
       let t = out.get(roomId);
@@ -421,7 +510,10 @@ export function isRead(t: ReadThresholds | undefined, threadId: string, ordering
 
 /** A pending event's rows: for every recipient, or only for `onlyUser`. */
 function expandRow(r: PendingRow, onlyUser?: string): PushActionRow[] {
-  const json = JSON.parse(r.recipients) as PendingJson;
+  return expandParsed(r, JSON.parse(r.recipients) as PendingJson, onlyUser);
+}
+
+function expandParsed(r: Omit<PendingRow, "recipients">, json: PendingJson, onlyUser?: string): PushActionRow[] {
   const base = { eventId: r.event_id, roomId: r.room_id, streamOrdering: Number(r.stream_ordering), threadId: r.thread_id, ts: Number(r.ts) };
   const users = onlyUser === undefined ? Object.keys(json.u) : Object.hasOwn(json.u, onlyUser) ? [onlyUser] : [];
   return users.map((userId) => ({ ...base, userId, actions: json.a[json.u[userId]], highlight: json.h[json.u[userId]] === 1 }));

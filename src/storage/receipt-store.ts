@@ -18,15 +18,26 @@ export interface Receipt {
 
 export class ReceiptStore {
   private readonly listeners: Array<(roomId: string, receipt: Receipt) => void> = [];
+  private readonly writing: Array<(receipt: Receipt) => void> = [];
+  /** Each room's newest receipt position written since start (`openedAt` for rooms with none): most syncs then read nothing. */
+  private readonly newest = new Map<string, number>();
+  private readonly openedAt: number;
 
   private constructor(
     private readonly db: Database,
     readonly stream: StreamIdGenerator,
-  ) {}
+  ) {
+    this.openedAt = stream.position;
+  }
 
   static async open(db: Database): Promise<ReceiptStore> {
     const row = await db.knex("receipts").max({ max: "stream_id" }).first();
     return new ReceiptStore(db, new StreamIdGenerator(Number(row?.max ?? 0)));
+  }
+
+  /** Called before each receipt is written (caches derived from receipts drop what it changes). */
+  beforeWrite(listener: (receipt: Receipt) => void): void {
+    this.writing.push(listener);
   }
 
   /** Called with the room after each committed receipt (the notifier wakes its members). */
@@ -47,6 +58,8 @@ export class ReceiptStore {
       if (before !== null && after !== null && after < before) return false;
     }
     const position = this.stream.next();
+    this.newest.set(r.roomId, position.id);
+    for (const l of this.writing) l(r);
     try {
       await this.db.knex("receipts")
         .insert({ ...key, event_id: r.eventId, ts: r.ts, stream_id: position.id })
@@ -60,7 +73,8 @@ export class ReceiptStore {
   }
 
   /** Receipts in these rooms changed after `since` (all for since = 0), up to the readable position. */
-  async changedSince(roomIds: string[], since: number): Promise<Receipt[]> {
+  async changedSince(allRoomIds: string[], since: number): Promise<Receipt[]> {
+    const roomIds = allRoomIds.filter((r) => (this.newest.get(r) ?? this.openedAt) > since);
     if (roomIds.length === 0) return [];
     const rows: { room_id: string; receipt_type: string; user_id: string; thread_id: string; event_id: string; ts: number }[] =
       await this.db.knex("receipts")

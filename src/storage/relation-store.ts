@@ -5,10 +5,11 @@
  * /threads, bundled aggregations and threaded receipts.
  */
 import type { Knex } from "knex";
-import { placeForIndex } from "./event-store.js";
+import { placeForIndex, type EventStore } from "./event-store.js";
 import { REL_THREAD, relationOf } from "../relations/relates-to.js";
 import type { RoomEvent } from "../room/types.js";
 import type { Database } from "./database.js";
+import type { TxContext } from "./tx.js";
 
 export interface RelationRow {
   readonly eventId: string;
@@ -85,7 +86,8 @@ export interface ThreadRow {
 const BATCH = 400;
 
 export class RelationStore {
-  constructor(private readonly db: Database) {}
+  /** `events`, for the indexing store: what it holds of whether events have relations is kept exact. */
+  constructor(private readonly db: Database, private readonly events?: EventStore) {}
 
   /**
    * The persist pipeline's hook (EventPersister.withinEveryCommit): index an
@@ -94,7 +96,7 @@ export class RelationStore {
    * redaction may arrive before its target (over federation); the target
    * is then never indexed.
    */
-  readonly indexInCommit = async (trx: Knex.Transaction, event: RoomEvent, accepted: boolean): Promise<void> => {
+  readonly indexInCommit = async (trx: Knex.Transaction, event: RoomEvent, accepted: boolean, ctx: TxContext): Promise<void> => {
     if (!accepted) return;
     if (event.type === "m.room.redaction" && event.redacts !== undefined) {
       await this.unindex(trx, event.roomId, event.redacts);
@@ -105,6 +107,8 @@ export class RelationStore {
     // Outliers, rejected events and events redacted before they arrived relate to nothing.
     const place = await placeForIndex(trx, event);
     if (!place) return;
+    if (!this.events) throw new Error("the indexing RelationStore needs the event store");
+    this.events.relationArriving(ctx, rel.parentId);
     const streamOrdering = place.streamOrdering;
     await trx("event_relations")
       .insert({

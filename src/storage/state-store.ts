@@ -8,6 +8,7 @@
 import type { Knex } from "knex";
 import { splitStateKey, stateKey, type StateMap } from "../room/types.js";
 import { Lru } from "../util/lru.js";
+import { ReadThroughCache } from "../util/read-through-cache.js";
 import type { Database } from "./database.js";
 import type { TxContext } from "./tx.js";
 
@@ -35,8 +36,33 @@ function rawRows<T>(result: unknown): T[] {
   return Array.isArray(result) ? (result as T[]) : ((result as { rows: T[] }).rows);
 }
 
+/** A user's membership of one room, as room_memberships holds it. */
+export interface MembershipRow {
+  readonly room_id: string;
+  readonly membership: string;
+  readonly event_id: string;
+  readonly stream_ordering: number | null;
+}
+
+/** Counts of a room's members and the first few of them by id (the /sync summary's heroes come from these). */
+export interface MemberSummary {
+  readonly joined: number;
+  readonly invited: number;
+  /** Joined and invited members, sorted, at most SUMMARY_FIRST_MEMBERS. */
+  readonly first: readonly string[];
+}
+
+/** Members a summary keeps: five heroes, plus one for the user asking, who is never their own hero. */
+export const SUMMARY_FIRST_MEMBERS = 6;
+const SUMMARY_CACHE_SIZE = 10_000;
+
+/** Users whose room memberships are held in memory: every /sync of theirs reads them. */
+const MEMBERSHIPS_CACHE_SIZE = 20_000;
+
 export class StateStore {
   private readonly snapshots: Lru<number, StateMap>;
+  private readonly userMemberships = new ReadThroughCache<string, readonly MembershipRow[]>(MEMBERSHIPS_CACHE_SIZE);
+  private readonly summaries = new ReadThroughCache<string, MemberSummary>(SUMMARY_CACHE_SIZE);
   private readonly chainLengths = new Lru<number, number>(10_000);
   private readonly keyNids = new Map<string, number>();
 
@@ -170,7 +196,10 @@ export class StateStore {
     for (const k of delta.removed) {
       const [type, sk] = splitStateKey(k);
       await trx("current_state").where({ room_id: roomId, type, state_key: sk }).del();
-      if (type === "m.room.member") await trx("room_memberships").where({ room_id: roomId, user_id: sk }).del();
+      if (type === "m.room.member") {
+        this.membershipChanging(ctx, roomId, sk);
+        await trx("room_memberships").where({ room_id: roomId, user_id: sk }).del();
+      }
     }
     for (const [k, eventId] of delta.set) {
       const [type, sk] = splitStateKey(k);
@@ -181,6 +210,7 @@ export class StateStore {
         .onConflict(["room_id", "type", "state_key"])
         .merge();
       if (type === "m.room.member") {
+        this.membershipChanging(ctx, roomId, sk);
         await trx("room_memberships")
           .insert({
             room_id: roomId,
@@ -205,11 +235,40 @@ export class StateStore {
     return new Map(rows.map((r) => [stateKey(r.type, r.state_key), r.event_id]));
   }
 
+  /** Every room a user has a membership of (joined, invited, left...), from memory when held. */
+  memberships(userId: string): Promise<readonly MembershipRow[]> {
+    return this.userMemberships.get(userId, () =>
+      this.db.knex("room_memberships").where({ user_id: userId }).select("room_id", "membership", "event_id", "stream_ordering"));
+  }
+
+  /**
+   * Every writer of a user's room_memberships row calls this in its
+   * transaction: the held rows are dropped now and again after the commit.
+   */
+  membershipChanging(ctx: TxContext, roomId: string, userId: string): void {
+    const drop = () => {
+      this.userMemberships.invalidate(userId);
+      this.summaries.invalidate(roomId);
+    };
+    drop();
+    ctx.afterCommit(drop);
+  }
+
+  /** The room's member counts and first members, from memory when held (every /sync answer with the room shows them). */
+  memberSummary(roomId: string): Promise<MemberSummary> {
+    return this.summaries.get(roomId, async () => {
+      const rows: { user_id: string; membership: string }[] = await this.db.knex("room_memberships")
+        .where({ room_id: roomId })
+        .whereIn("membership", ["join", "invite"])
+        .select("user_id", "membership");
+      const joined = rows.filter((r) => r.membership === "join").length;
+      const first = rows.map((r) => r.user_id).sort().slice(0, SUMMARY_FIRST_MEMBERS);
+      return { joined, invited: rows.length - joined, first };
+    });
+  }
+
   async roomsForUser(userId: string, membership = "join"): Promise<string[]> {
-    const rows: { room_id: string }[] = await this.db.knex("room_memberships")
-      .where({ user_id: userId, membership })
-      .select("room_id");
-    return rows.map((r) => r.room_id);
+    return (await this.memberships(userId)).filter((m) => m.membership === membership).map((m) => m.room_id);
   }
 
   /** A user's current membership in a room, if they have one. */

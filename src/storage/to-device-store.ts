@@ -8,6 +8,7 @@ import type { JsonObject } from "../room/types.js";
 import { isUniqueViolation, type Database } from "./database.js";
 import { StreamIdGenerator } from "./stream-ids.js";
 import { inTransaction } from "./tx.js";
+import { pairKey } from "../util/pair-key.js";
 
 export interface ToDeviceMessage {
   readonly userId: string;
@@ -25,6 +26,14 @@ export interface Delivered {
 
 export class ToDeviceStore {
   private readonly listeners: Array<(userIds: ReadonlySet<string>) => void> = [];
+  /**
+   * Devices known to hold no stored messages, so that a sync of one (the
+   * common case: most syncs carry none) reads nothing. A device leaves the
+   * set before a message for it is written; `queued` counts those writes so
+   * a delivery that raced one does not put the device back.
+   */
+  private readonly empty = new Set<string>();
+  private readonly queued = new Map<string, number>();
 
   private constructor(
     private readonly db: Database,
@@ -52,6 +61,7 @@ export class ToDeviceStore {
         if (txnId !== null) {
           await trx("to_device_txns").insert({ user_id: senderUserId, device_id: senderDeviceId, txn_id: txnId, created_ts: Date.now() });
         }
+        for (const m of messages) this.queuing(pairKey(m.userId, m.deviceId));
         const rows = messages.map((m) => {
           const p = this.stream.next();
           positions.push(p);
@@ -64,6 +74,8 @@ export class ToDeviceStore {
       throw err;
     } finally {
       for (const p of positions) p.finish();
+      // Again once the positions cover the rows: a delivery that began before this saw neither.
+      for (const m of messages) this.queuing(pairKey(m.userId, m.deviceId));
     }
     if (messages.length) {
       const users = new Set(messages.map((m) => m.userId));
@@ -79,6 +91,9 @@ export class ToDeviceStore {
    */
   async deliver(userId: string, deviceId: string, after: number, limit: number): Promise<Delivered> {
     const upTo = this.stream.position;
+    const key = pairKey(userId, deviceId);
+    if (this.empty.has(key)) return { events: [], position: Math.max(upTo, after) };
+    const writes = this.queued.get(key) ?? 0;
     await this.db.knex("to_device_messages").where({ user_id: userId, device_id: deviceId }).andWhere("stream_id", "<=", Math.min(after, upTo)).del();
     const rows: { stream_id: number | string; sender: string; type: string; content: string }[] = await this.db.knex("to_device_messages")
       .where({ user_id: userId, device_id: deviceId })
@@ -89,10 +104,18 @@ export class ToDeviceStore {
       .select("stream_id", "sender", "type", "content");
     const events = rows.map((r) => ({ sender: r.sender, type: r.type, content: JSON.parse(r.content) as JsonObject }));
     const position = rows.length === limit ? Number(rows[rows.length - 1].stream_id) : Math.max(upTo, after);
+    // Nothing after `after` and everything up to it deleted: the device holds nothing now.
+    if (rows.length === 0 && after >= upTo && (this.queued.get(key) ?? 0) === writes) this.empty.add(key);
     return { events, position };
   }
 
+  private queuing(key: string): void {
+    this.empty.delete(key);
+    this.queued.set(key, (this.queued.get(key) ?? 0) + 1);
+  }
+
   /** Messages for devices that no longer exist would wait for ever. */
+  // (A removed device may stay in `empty`: it holds nothing, which stays true.)
   async deleteForDevices(trx: import("knex").Knex, userId: string, deviceIds: readonly string[]): Promise<void> {
     if (deviceIds.length) await trx("to_device_messages").where({ user_id: userId }).whereIn("device_id", deviceIds).del();
   }

@@ -22,24 +22,19 @@ import { addUnreadCounts, pushRulesAccountData } from "../push/sync-counts.js";
 import { receiptContent, type Receipt } from "../storage/receipt-store.js";
 import { RelationAggregator } from "../relations/aggregations.js";
 import { RelationStore } from "../storage/relation-store.js";
-import { diffState } from "../storage/state-store.js";
+import { diffState, type MembershipRow } from "../storage/state-store.js";
 import {
   DEFAULT_TIMELINE_LIMIT, allowsEvent, allowsRoom, allowsRoomEvent, pickFields, type SyncFilter,
 } from "./filter.js";
 import { formatRoomPosition, formatSyncToken, type SyncPosition } from "./tokens.js";
+import { Lru } from "../util/lru.js";
+import { pairKey } from "../util/pair-key.js";
 
 export interface SyncResult {
   readonly body: JsonObject;
   /** Nothing for the client: a long-poll keeps waiting. */
   readonly empty: boolean;
   readonly position: SyncPosition;
-}
-
-interface MembershipRow {
-  room_id: string;
-  membership: string;
-  event_id: string;
-  stream_ordering: number | null;
 }
 
 /** Events read per room for a timeline of `limit`: extra, since the filter or history visibility may hide some. */
@@ -49,16 +44,33 @@ function fetchSize(limit: number): number {
 
 /** A room's newest events in a sync's window, newest first, and whether older ones in the window were not read. */
 interface RecentEvents {
-  readonly ids: string[];
+  readonly ids: readonly string[];
   readonly moreBefore: boolean;
 }
 const HEROES = 5;
+/** Reads of immutable facts held for the syncs that want them at once (and soon after). */
+const SHARED_READS = 5_000;
+
+/** One read of a fact that never changes, however many ask at once; a failed read is not kept. */
+function shared<T>(held: Lru<string, Promise<T>>, key: string, read: () => Promise<T>): Promise<T> {
+  let p = held.get(key);
+  if (!p) {
+    p = read();
+    held.set(key, p);
+    p.catch(() => held.delete(key));
+  }
+  return p;
+}
 /** To-device messages per sync; the rest follow at once in the next (the answer is not empty). */
 const TO_DEVICE_LIMIT = 100;
 
 export class SyncBuilder {
   private readonly store: RoomClientStore;
   private readonly aggregator: RelationAggregator;
+  /** The snapshot in force at a room and stream position: a message's recipients all ask for the same one. */
+  private readonly snapshotAt = new Lru<string, Promise<number | undefined>>(SHARED_READS);
+  /** Windows of a room's timeline (see latestEvents). */
+  private readonly windows = new Lru<string, Promise<readonly string[]>>(SHARED_READS);
 
   constructor(private readonly hs: ServerContext) {
     this.store = new RoomClientStore(hs.db);
@@ -84,10 +96,7 @@ export class SyncBuilder {
     let to = this.currentPosition();
     const from = since;
     const ignored = await ignoredUsers(hs, me.userId);
-    const forgotten = await this.store.forgottenRooms(me.userId);
-    const memberships: MembershipRow[] = await hs.db.knex("room_memberships")
-      .where({ user_id: me.userId })
-      .select("room_id", "membership", "event_id", "stream_ordering");
+    const memberships = await hs.states.memberships(me.userId);
     const changedSince = (m: MembershipRow) => from === null || (m.stream_ordering ?? 0) > from.events;
     const inWindow = (m: MembershipRow) => (m.stream_ordering ?? 0) <= to.events;
 
@@ -109,6 +118,7 @@ export class SyncBuilder {
       if (entry) join[m.room_id] = entry;
     }
 
+    let forgotten: ReadonlySet<string> | undefined;
     for (const m of memberships) {
       if (!inWindow(m) || !changedSince(m) || !allowsRoom(filter, m.room_id)) continue;
       if (m.membership === "invite" || m.membership === "knock") {
@@ -120,7 +130,7 @@ export class SyncBuilder {
         } else {
           knock[m.room_id] = { knock_state: { events: stripped } };
         }
-      } else if ((m.membership === "leave" || m.membership === "ban") && !forgotten.has(m.room_id)) {
+      } else if ((m.membership === "leave" || m.membership === "ban") && !(forgotten ??= await this.store.forgottenRooms(me.userId)).has(m.room_id)) {
         // On an initial sync, rooms left are shown only when the filter asks for them.
         if (from === null && !filter.includeLeave) continue;
         const entry = await this.leftRoom(me, m, from?.events ?? null, filter, ignored);
@@ -143,6 +153,7 @@ export class SyncBuilder {
       ? { changed: [], left: [] }
       : await deviceListChanges(hs, me.userId, { fromEvents: from.events, toEvents: to.events, fromDevices: from.deviceLists, toDevices: to.deviceLists });
 
+    const keyCounts = await hs.e2eKeys.keyCounts(me.userId, me.deviceId);
     const body: JsonObject = {
       next_batch: formatSyncToken(to),
       rooms: { join, invite, leave, knock },
@@ -150,8 +161,8 @@ export class SyncBuilder {
       presence: { events: presence },
       to_device: { events: toDevice.events },
       device_lists: { changed: deviceLists.changed, left: deviceLists.left },
-      device_one_time_keys_count: await hs.e2eKeys.oneTimeKeyCounts(me.userId, me.deviceId),
-      device_unused_fallback_key_types: await hs.e2eKeys.unusedFallbackKeyTypes(me.userId, me.deviceId),
+      device_one_time_keys_count: keyCounts.oneTime,
+      device_unused_fallback_key_types: keyCounts.unusedFallback,
     };
     const empty =
       Object.keys(join).length + Object.keys(invite).length + Object.keys(leave).length + Object.keys(knock).length === 0 &&
@@ -163,28 +174,19 @@ export class SyncBuilder {
   }
 
   /**
-   * For each room with accepted events in (after, upTo]: the newest `perRoom`
-   * of them (ids, newest first) and whether there were more. One grouped
-   * query finds the rooms that changed (none, in the common idle case); only
-   * those are read, each bounded by its own limit so a busy room never
-   * crowds another out of the answer.
+   * For each room with accepted events in (after, upTo]: the newest
+   * `perRoom` of them (ids, newest first) and whether there were more.
+   * Only rooms that moved since `after` (known from memory) are read, each
+   * bounded by its own limit so a busy room never crowds another out.
    */
   private async eventsSince(roomIds: string[], after: number, upTo: number, perRoom: number): Promise<Map<string, RecentEvents>> {
     const out = new Map<string, RecentEvents>();
-    if (roomIds.length === 0 || upTo <= after) return out;
-    for (let i = 0; i < roomIds.length; i += 500) {
-      const rows: { room_id: string; n: number | string }[] = await this.hs.db.knex("events")
-        .whereIn("room_id", roomIds.slice(i, i + 500))
-        .where("stream_ordering", ">", after)
-        .where("stream_ordering", "<=", upTo)
-        .whereNull("rejected_reason")
-        .groupBy("room_id")
-        .select("room_id")
-        .count({ n: "*" });
-      for (const r of rows) {
-        const ids = await this.latestEvents(r.room_id, upTo, perRoom, after);
-        out.set(r.room_id, { ids, moreBefore: Number(r.n) > ids.length });
-      }
+    if (upTo <= after) return out;
+    for (const roomId of roomIds) {
+      if (!this.hs.roomActivity.eventsAfter(roomId, after)) continue;
+      const ids = await this.latestEvents(roomId, upTo, perRoom + 1, after);
+      if (ids.length === 0) continue;
+      out.set(roomId, { ids: ids.slice(0, perRoom), moreBefore: ids.length > perRoom });
     }
     return out;
   }
@@ -196,17 +198,23 @@ export class SyncBuilder {
     return (await this.hs.events.getEvent(id))?.event.content.membership === "join";
   }
 
-  /** The newest events of a room at or before `upTo`, newest first, at most `n`. */
-  private async latestEvents(roomId: string, upTo: number, n: number, after = 0): Promise<string[]> {
-    const rows: { event_id: string }[] = await this.hs.db.knex("events")
-      .where({ room_id: roomId })
-      .where("stream_ordering", "<=", upTo)
-      .where("stream_ordering", ">", after)
-      .whereNull("rejected_reason")
-      .orderBy("stream_ordering", "desc")
-      .limit(n)
-      .select("event_id");
-    return rows.map((r) => r.event_id);
+  /**
+   * The newest events of a room at or before `upTo`, newest first, at most
+   * `n`. The answer for a readable window never changes, and a message's
+   * recipients all ask for the same window at once: they share one read.
+   */
+  private async latestEvents(roomId: string, upTo: number, n: number, after = 0): Promise<readonly string[]> {
+    return shared(this.windows, `${roomId}\u0000${upTo}\u0000${n}\u0000${after}`, async () => {
+      const rows: { event_id: string }[] = await this.hs.db.knex("events")
+        .where({ room_id: roomId })
+        .where("stream_ordering", "<=", upTo)
+        .where("stream_ordering", ">", after)
+        .whereNull("rejected_reason")
+        .orderBy("stream_ordering", "desc")
+        .limit(n)
+        .select("event_id");
+      return rows.map((r) => r.event_id);
+    });
   }
 
   /**
@@ -217,13 +225,18 @@ export class SyncBuilder {
    */
   private async stateAt(roomId: string, at: number, trx?: Knex): Promise<StateMap> {
     const q = trx ?? this.hs.db.knex;
-    const row = await q("events")
-      .where({ room_id: roomId })
-      .where("stream_ordering", "<=", at)
-      .whereNotNull("state_snapshot")
-      .orderBy("stream_ordering", "desc")
-      .first("state_snapshot");
-    if (row) return this.hs.states.getSnapshot(Number(row.state_snapshot));
+    // Which snapshot holds at a readable position never changes (backfill only adds history below everything).
+    const read = async () => {
+      const row = await q("events")
+        .where({ room_id: roomId })
+        .where("stream_ordering", "<=", at)
+        .whereNotNull("state_snapshot")
+        .orderBy("stream_ordering", "desc")
+        .first("state_snapshot");
+      return row ? Number(row.state_snapshot) : undefined;
+    };
+    const snapshot = trx ? await read() : await shared(this.snapshotAt, pairKey(roomId, String(at)), read);
+    if (snapshot !== undefined) return this.hs.states.getSnapshot(snapshot);
     const first = await q("events")
       .where({ room_id: roomId })
       .whereNotNull("stream_ordering")
@@ -240,7 +253,7 @@ export class SyncBuilder {
    * A timeline from newest-first ids: what the user may see, filtered, the
    * newest `limit` in order, and whether older ones were left out.
    */
-  private async timeline(me: Requester, roomId: string, idsNewestFirst: string[], filter: SyncFilter, ignored: ReadonlySet<string>, moreBefore: boolean) {
+  private async timeline(me: Requester, roomId: string, idsNewestFirst: readonly string[], filter: SyncFilter, ignored: ReadonlySet<string>, moreBefore: boolean) {
     const limit = filter.timeline.limit ?? DEFAULT_TIMELINE_LIMIT;
     const loaded = await this.hs.events.getEvents(idsNewestFirst);
     let events = idsNewestFirst.map((id) => loaded.get(id)?.event).filter((e): e is RoomEvent => e !== undefined).reverse();
@@ -338,9 +351,10 @@ export class SyncBuilder {
   private async render(me: Requester, events: RoomEvent[], filter: SyncFilter, timeline = false): Promise<JsonObject[]> {
     if (events.length === 0) return [];
     const ids = events.map((e) => e.eventId);
-    const redactions = await this.store.redactionsOf(ids);
+    const redactions = await this.hs.events.redactionsOf(ids);
     const redactionEvents = await this.hs.events.getEvents([...redactions.values()].flat());
-    const txnIds = await this.store.txnIdsOf(me.userId, me.deviceId, ids.filter((_, i) => events[i].sender === me.userId));
+    // Transaction ids belong to the timeline: the same event as state carries none.
+    const txnIds = timeline ? await this.store.txnIdsOf(me.userId, me.deviceId, ids.filter((_, i) => events[i].sender === me.userId)) : new Map<string, string>();
     const now = Date.now();
     const clients = events.map((ev) => {
       let redactedBy: RoomEvent | undefined;
@@ -359,13 +373,9 @@ export class SyncBuilder {
   }
 
   private async summary(roomId: string, userId: string): Promise<JsonObject> {
-    const rows: { user_id: string; membership: string }[] = await this.hs.db.knex("room_memberships")
-      .where({ room_id: roomId })
-      .whereIn("membership", ["join", "invite"])
-      .select("user_id", "membership");
-    const joined = rows.filter((r) => r.membership === "join").length;
-    const heroes = rows.map((r) => r.user_id).filter((u) => u !== userId).sort().slice(0, HEROES);
-    return { "m.heroes": heroes, "m.joined_member_count": joined, "m.invited_member_count": rows.length - joined };
+    const s = await this.hs.states.memberSummary(roomId);
+    const heroes = s.first.filter((u) => u !== userId).slice(0, HEROES);
+    return { "m.heroes": heroes, "m.joined_member_count": s.joined, "m.invited_member_count": s.invited };
   }
 
   /** Stripped state for an invite or knock: a few descriptive events and the membership event itself. */
@@ -433,15 +443,18 @@ export class SyncBuilder {
     const after = from === null || from.presence > this.hs.presence.position ? 0 : from.presence;
     const changed = [...this.hs.presence.changedSince(after)];
     if (changed.length === 0) return [];
-    const local = new Set<string>([me.userId]);
-    for (const roomId of roomIds) for (const u of await this.hs.notifier.localUsers(roomId)) local.add(u);
     const mine = new Set(roomIds);
+    const sharesRoom = async (u: string) => {
+      if (u === me.userId) return true;
+      for (const roomId of roomIds) if ((await this.hs.notifier.localUsers(roomId)).has(u)) return true;
+      return false;
+    };
     const out: JsonObject[] = [];
     for (const rec of changed) {
       const u = rec.userId;
       if (filter.presence.senders && !filter.presence.senders.includes(u)) continue;
       if (serverNameOf(u) === this.hs.config.server_name) {
-        if (!local.has(u)) continue;
+        if (!(await sharesRoom(u))) continue;
       } else if (!(await this.hs.states.roomsForUser(u, "join")).some((r) => mine.has(r))) {
         continue;
       }

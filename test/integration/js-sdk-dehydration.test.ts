@@ -43,6 +43,8 @@ describeOnEachEngine("device dehydration through matrix-js-sdk's Rust crypto", {
     await until("bob's invite", () => bob.getRoom(roomId)?.getMyMembership() === sdk.KnownMembership.Invite);
     await bob.joinRoom(roomId);
     await until("alice to see bob join", () => alice.getRoom(roomId)?.getMember(bob.getUserId()!)?.membership === "join");
+    // Bob's join answers before his sync brings the room's state: he may only send once he knows it is encrypted.
+    await until("bob to see the room encrypted", () => bob.getRoom(roomId)?.hasEncryptionStateEvent() === true);
 
     // Alice signs out: her only device left is the dehydrated one.
     alice.stopClient();

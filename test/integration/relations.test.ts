@@ -477,6 +477,8 @@ describeOnEachEngine("relations", { server_name: "rel.test", registration: { ena
     await knex("event_relations").del();
     assert.equal((await getEvent(u, roomId, root)).unsigned["m.relations"], undefined);
     await backfill(knex);
+    // The migration runs before a server starts; under this live one, drop what it holds as a restart would.
+    h.server.context.events.forgetHeldFacts();
     const rel = (await getEvent(u, roomId, root)).unsigned["m.relations"];
     assert.equal(rel["m.replace"].event_id, e);
     assert.equal(rel["m.thread"].count, 1);
