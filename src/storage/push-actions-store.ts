@@ -146,6 +146,10 @@ export class PushActionsStore {
   /** Shared reads of pending rows, keyed with the number of expansions so far (an expansion changes the answer). */
   private readonly pendingReads = new Lru<string, Promise<Omit<PendingRow, "recipients">[]>>(PARSED_PENDING);
   private expansions = 0;
+  /** Unread expanded rows per user and room, with the thresholds they were counted under (see countExpanded). */
+  private readonly expandedCounts = new Lru<string, { thresholds: ReadThresholds | undefined; threads: Map<string, { n: number; h: number }> }>(THRESHOLDS_CACHE_SIZE);
+  /** The newest stream position of any row expanded since start (rows from before are below every reader's position). */
+  private newestExpanded = 0;
   private timer: NodeJS.Timeout | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
   private pruning: Promise<unknown> | undefined;
@@ -220,9 +224,18 @@ export class PushActionsStore {
       const nth = await this.db.knex("event_push_actions").where("ts", "<", cutoff).orderBy("ts").offset(PRUNE_BATCH).first("ts");
       const bound = nth ? Number(nth.ts) : cutoff;
       // Under the gate like an expansion: a reader never sees a row in one read and not the next.
-      let n = await this.gate.write(() => this.db.knex("event_push_actions").where("ts", "<", bound).del());
+      // Counts held go with the rows (cleared inside the gate, before any reader can count again).
+      let n = await this.gate.write(async () => {
+        this.expandedCounts.clear();
+        return this.db.knex("event_push_actions").where("ts", "<", bound).del();
+      });
       // Rows share a ts (an event's recipients): take the whole group at the bound, which is before the cutoff.
-      if (n === 0 && nth) n = await this.gate.write(() => this.db.knex("event_push_actions").where("ts", "<=", bound).del());
+      if (n === 0 && nth) {
+        n = await this.gate.write(async () => {
+          this.expandedCounts.clear();
+          return this.db.knex("event_push_actions").where("ts", "<=", bound).del();
+        });
+      }
       deleted += n;
       if (!nth) break;
     }
@@ -244,6 +257,7 @@ export class PushActionsStore {
       let more = false;
       await this.gate.write(async () => {
         this.expansions++;
+        let committed: PushActionRow[] = [];
         await this.db.knex.transaction(async (trx) => {
           const rows: PendingRow[] = await trx("event_push_pending").orderBy("stream_ordering").limit(200).select("*");
           const take: PendingRow[] = [];
@@ -266,7 +280,9 @@ export class PushActionsStore {
           }
           // Deleted in the same transaction: each pending row is expanded exactly once.
           await trx("event_push_pending").whereIn("stream_ordering", take.map((r) => Number(r.stream_ordering))).del();
+          committed = expanded;
         });
+        this.heldCountsTakeIn(committed);
       });
       if (!more) return;
     }
@@ -279,7 +295,8 @@ export class PushActionsStore {
     if (filter.after !== undefined) q.where("stream_ordering", ">", filter.after);
     if (filter.before !== undefined) q.where("stream_ordering", "<", filter.before);
     if (filter.upTo !== undefined) q.where("stream_ordering", "<=", filter.upTo);
-    const read = (): Promise<Omit<PendingRow, "recipients">[]> => q.orderBy("stream_ordering").select("stream_ordering", "event_id", "room_id", "thread_id", "ts");
+    // A real promise (a knex builder runs its query again on each then).
+    const read = async (): Promise<Omit<PendingRow, "recipients">[]> => q.orderBy("stream_ordering").select("stream_ordering", "event_id", "room_id", "thread_id", "ts");
     // Up to a readable position the pending rows change only by expansion (which waits for readers): a message's recipients share one read.
     let rows: Omit<PendingRow, "recipients">[];
     if (filter.upTo !== undefined && filter.before === undefined) {
@@ -423,7 +440,50 @@ export class PushActionsStore {
     return out;
   }
 
+  /**
+   * The user's unread expanded rows per room and thread. Held per user and
+   * room with the read thresholds they were counted under, and kept
+   * current by each expansion (which adds its unread rows to what is
+   * held); a new threshold object (the user read on), a prune, or a
+   * position below the newest expanded row counts from the database.
+   */
   private async countExpanded(
+    userId: string, roomIds: readonly string[], upTo: number, thresholds: Map<string, ReadThresholds>,
+    add: (roomId: string, threadId: string, n: number, h: number) => void,
+  ): Promise<void> {
+    const toRead: string[] = [];
+    for (const roomId of roomIds) {
+      const held = upTo >= this.newestExpanded ? this.expandedCounts.get(pairKey(userId, roomId)) : undefined;
+      if (!held || held.thresholds !== thresholds.get(roomId)) {
+        toRead.push(roomId);
+        continue;
+      }
+      for (const [threadId, c] of held.threads) add(roomId, threadId, c.n, c.h);
+    }
+    if (toRead.length === 0) return;
+    const counted = new Map<string, Map<string, { n: number; h: number }>>(toRead.map((r) => [r, new Map()]));
+    await this.readExpanded(userId, toRead, upTo, thresholds, (roomId, threadId, n, h) => {
+      counted.get(roomId)?.set(threadId, { n, h });
+      add(roomId, threadId, n, h);
+    });
+    // Counted under the gate, so no expansion ran meanwhile; held only when the count covers every expanded row.
+    if (upTo >= this.newestExpanded) {
+      for (const [roomId, threads] of counted) this.expandedCounts.set(pairKey(userId, roomId), { thresholds: thresholds.get(roomId), threads });
+    }
+  }
+
+  /** Expansion committed these rows: what is held of their users' counts takes in the unread ones. */
+  private heldCountsTakeIn(rows: readonly PushActionRow[]): void {
+    for (const r of rows) {
+      this.newestExpanded = Math.max(this.newestExpanded, r.streamOrdering);
+      const held = this.expandedCounts.get(pairKey(r.userId, r.roomId));
+      if (!held || isRead(held.thresholds, r.threadId, r.streamOrdering)) continue;
+      const c = held.threads.get(r.threadId) ?? { n: 0, h: 0 };
+      held.threads.set(r.threadId, { n: c.n + 1, h: c.h + (r.highlight ? 1 : 0) });
+    }
+  }
+
+  private async readExpanded(
     userId: string, roomIds: readonly string[], upTo: number, thresholds: Map<string, ReadThresholds>,
     add: (roomId: string, threadId: string, n: number, h: number) => void,
   ): Promise<void> {

@@ -51,6 +51,17 @@ for (const engine of ENGINES) {
         assert.equal(Number((await db.knex("event_push_pending").count({ n: "*" }).first())?.n), 0);
         assert.equal(Number((await db.knex("event_push_actions").count({ n: "*" }).first())?.n), events * USERS.length);
         await check(11);
+        // Counts held from the reads above take in what a later expansion adds.
+        await db.knex.transaction((trx) => store.insertPending(trx, {
+          eventId: "$e41", roomId: ROOM, streamOrdering: 41, threadId: MAIN_THREAD, ts: 41,
+          recipients: USERS.map((userId) => ({ userId, actions: ["notify"], highlight: true })),
+        }));
+        assert.equal((await store.unread(USERS[2], [ROOM], 41)).get(ROOM)?.total.notification_count, events + 1);
+        await store.expand();
+        const held = (await store.unread(USERS[2], [ROOM], 41)).get(ROOM);
+        assert.equal(held?.total.notification_count, events + 1);
+        assert.equal(held?.total.highlight_count, expected(2).highlights + 1);
+        await db.knex("event_push_actions").where({ event_id: "$e41" }).del();
         // What a pusher has yet to deliver: after a position, oldest first.
         assert.deepEqual((await store.pending(USERS[3], [ROOM], 35, events, 10)).map((r) => r.streamOrdering), [36, 37, 38, 39, 40]);
         // Pruning: rows from before the cutoff go (ts is the event number here), the rest stay and still count.
