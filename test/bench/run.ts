@@ -1,0 +1,406 @@
+/**
+ * The load generator of issue 7: seeds N users and rooms of a realistic
+ * shape (cached as PostgreSQL template databases), starts a homeserver in
+ * its own process (ours or Synapse, optionally capped like a Raspberry Pi
+ * 4B in a cgroup), runs simulated Element-like clients in child processes
+ * and prints one table: delivery latency send-200 → arrival in each
+ * recipient's /sync, errors, server RSS and CPU.
+ *
+ *   npm run bench -- --scenario idle|fanout|mixed --server ours|synapse|both
+ *                    [--users N] [--db postgres|sqlite] [--pi] [--json out.json] ...
+ *
+ * See test/bench/README.md. Loopback only; bounded in time; stops itself
+ * and everything it started (servers, clients, PostgreSQL, cgroups).
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { cgroupV1Available, createPiBox, type PiBox } from "./load/cgroup.js";
+import { cleanupAll, installSignalHandlers, onCleanup } from "./load/cleanup.js";
+import type { ClientInit, ClientResult, PlannedSend } from "./load/client.js";
+import { now, rng, sleep } from "./load/http.js";
+import { startCluster, type Cluster } from "./load/postgres.js";
+import { ProcSampler, sampleProc } from "./load/procstat.js";
+import { percentiles, table, type RunResult } from "./load/report.js";
+import { seed, shapeKey, type Seeded, type Shape } from "./load/seed.js";
+import { startServer, type DbChoice, type ServerKind } from "./load/servers.js";
+
+const USAGE = `usage: npm run bench -- [options]
+  --scenario idle|fanout|mixed   what to measure (default mixed)
+  --server ours|synapse|both     which homeserver; both runs them one after the other on the same shape (default ours)
+  --db postgres|sqlite           database (default postgres; sqlite for ours only)
+  --users N                      users (default 1000 for fanout, 500 otherwise; at most 20000)
+  --team-size N                  members per team room (default 40)
+  --dm-per-user X                DM rooms per user (default 0.5: N/2 rooms between random pairs)
+  --rate R                       mixed: messages per second in total (default 5)
+  --mix dm=0.5,team=0.45,announce=0.05   mixed: share of messages per room kind
+  --duration S                   measured window in seconds (default idle 40, mixed 60; at most 600)
+  --fanout-messages K            fanout: messages into the announcement room (default 3)
+  --fanout-spacing S             fanout: seconds between them (default 10)
+  --receipt-prob P               share of arrivals a recipient sends a read receipt for (default 0.2)
+  --typing-prob P                share of sends preceded by a typing notification (default 0.2)
+  --settle S                     seconds between the last initial sync and the measured window (default 10)
+  --procs K                      client processes (default ceil(users/2500))
+  --seed-concurrency C           requests in flight while seeding (default 16)
+  --sync-concurrency C           initial syncs in flight per client process (default 16)
+  --pi                           cap the server like a Raspberry Pi 4B (cgroup v1: --pi-cpu cores, --pi-mem-gib GiB)
+  --pi-cpu X                     cores of this machine that stand for the Pi (default 0.25; see calibrate.js)
+  --pi-mem-gib G                 memory limit (default 4)
+  --pi-from measured|start       cap from the measured phase (seeding and initial syncs uncapped, default) or from server start
+  --json PATH                    also write the figures as JSON
+  --cache-dir DIR                seeded databases and PostgreSQL cluster (default /tmp/pimatrix-bench)
+  --no-cache                     seed afresh even when a cached seed exists
+  --pg-port P                    port of the private PostgreSQL cluster (default 55440)
+  --seed N                       PRNG seed for the shape and the send plan (default 1)
+  --max-minutes M                overall deadline; everything is stopped after it (default 45)
+`;
+
+const { values: a } = parseArgs({
+  options: {
+    scenario: { type: "string", default: "mixed" },
+    server: { type: "string", default: "ours" },
+    db: { type: "string", default: "postgres" },
+    users: { type: "string" },
+    "team-size": { type: "string", default: "40" },
+    "dm-per-user": { type: "string", default: "0.5" },
+    rate: { type: "string", default: "5" },
+    mix: { type: "string", default: "dm=0.5,team=0.45,announce=0.05" },
+    duration: { type: "string" },
+    "fanout-messages": { type: "string", default: "3" },
+    "fanout-spacing": { type: "string", default: "10" },
+    "receipt-prob": { type: "string", default: "0.2" },
+    "typing-prob": { type: "string", default: "0.2" },
+    settle: { type: "string", default: "10" },
+    procs: { type: "string" },
+    "seed-concurrency": { type: "string", default: "16" },
+    "sync-concurrency": { type: "string", default: "16" },
+    pi: { type: "boolean", default: false },
+    "pi-cpu": { type: "string", default: "0.25" },
+    "pi-mem-gib": { type: "string", default: "4" },
+    "pi-from": { type: "string", default: "measured" },
+    json: { type: "string" },
+    "cache-dir": { type: "string", default: "/tmp/pimatrix-bench" },
+    "no-cache": { type: "boolean", default: false },
+    "pg-port": { type: "string", default: "55440" },
+    seed: { type: "string", default: "1" },
+    "max-minutes": { type: "string", default: "45" },
+    help: { type: "boolean", short: "h", default: false },
+  },
+});
+if (a.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+const fail = (msg: string): never => {
+  process.stderr.write(`${msg}\n\n${USAGE}`);
+  process.exit(2);
+};
+const num = (name: string, v: string | undefined, min: number, max: number): number => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min || n > max) fail(`--${name} must be a number from ${min} to ${max}`);
+  return n;
+};
+const scenario = a.scenario as "idle" | "fanout" | "mixed";
+if (!["idle", "fanout", "mixed"].includes(scenario)) fail("--scenario must be idle, fanout or mixed");
+if (!["ours", "synapse", "both"].includes(a.server!)) fail("--server must be ours, synapse or both");
+const engine = a.db as "postgres" | "sqlite";
+if (!["postgres", "sqlite"].includes(engine)) fail("--db must be postgres or sqlite");
+if (engine === "sqlite" && a.server !== "ours") fail("--db sqlite is for --server ours only");
+const kinds: ServerKind[] = a.server === "both" ? ["ours", "synapse"] : [a.server as ServerKind];
+const users = Math.round(num("users", a.users ?? (scenario === "fanout" ? "1000" : "500"), 2, 20_000));
+const shape: Shape = { users, teamSize: Math.round(num("team-size", a["team-size"], 2, 10_000)), dmPerUser: num("dm-per-user", a["dm-per-user"], 0, 10), seed: Math.round(num("seed", a.seed, 0, 2 ** 31)) };
+const rate = num("rate", a.rate, 0, 10_000);
+const mix = Object.fromEntries(a.mix!.split(",").map((kv) => kv.split("=")).map(([k, v]) => [k, Number(v)])) as Record<string, number>;
+const duration = num("duration", a.duration ?? (scenario === "idle" ? "40" : "60"), 1, 600);
+const fanoutMessages = Math.round(num("fanout-messages", a["fanout-messages"], 1, 100));
+const fanoutSpacing = num("fanout-spacing", a["fanout-spacing"], 0, 120);
+const receiptProb = num("receipt-prob", a["receipt-prob"], 0, 1);
+const typingProb = num("typing-prob", a["typing-prob"], 0, 1);
+const settle = num("settle", a.settle, 0, 300);
+const procs = Math.round(num("procs", a.procs ?? String(Math.ceil(users / 2500)), 1, 16));
+const seedConcurrency = Math.round(num("seed-concurrency", a["seed-concurrency"], 1, 256));
+const syncConcurrency = Math.round(num("sync-concurrency", a["sync-concurrency"], 1, 256));
+const piCpu = num("pi-cpu", a["pi-cpu"], 0.01, 64);
+const piMem = num("pi-mem-gib", a["pi-mem-gib"], 0.1, 1024) * 2 ** 30;
+const piFrom = a["pi-from"] as "measured" | "start";
+if (!["measured", "start"].includes(piFrom)) fail("--pi-from must be measured or start");
+const cacheDir = a["cache-dir"]!;
+const pgPort = Math.round(num("pg-port", a["pg-port"], 1024, 65535));
+const maxMinutes = num("max-minutes", a["max-minutes"], 1, 600);
+if (a.pi && cgroupV1Available()) fail(`--pi: ${cgroupV1Available()}`);
+
+const log = (s: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
+const clientJs = join(fileURLToPath(new URL(".", import.meta.url)), "load", "client.js");
+
+installSignalHandlers(maxMinutes * 60_000);
+
+function dbChoice(cluster: Cluster | undefined, database: string): DbChoice {
+  return cluster ? { engine: "postgres", pg: { host: "127.0.0.1", port: cluster.port, user: "postgres", database } } : { engine: "sqlite" };
+}
+
+/** A seeded server directory and database for kind+shape: from the cache, or made now. */
+async function seeded(kind: ServerKind, cluster: Cluster | undefined): Promise<{ dir: string; template: string; data: Seeded; cached: boolean }> {
+  const key = `${kind}-${engine}-${shapeKey(shape)}`;
+  const template = `seed_${key}`.replace(/[^a-z0-9]/gi, "_").toLowerCase();
+  const dir = join(cacheDir, "seeds", key);
+  const meta = join(dir, "seed.json");
+  if (!a["no-cache"] && existsSync(meta) && (!cluster || (await cluster.exists(template)))) {
+    log(`${kind}: using the cached seed ${key}`);
+    return { dir, template, data: JSON.parse(readFileSync(meta, "utf8")), cached: true };
+  }
+  log(`${kind}: seeding ${key} (${users} users) ...`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, "server"), { recursive: true });
+  if (cluster) {
+    await cluster.drop(template);
+    await cluster.query(`CREATE DATABASE ${template}`);
+    // Seeding need not wait for WAL flushes; the setting stays with this database, not with its copies.
+    await cluster.query(`ALTER DATABASE ${template} SET synchronous_commit = off`);
+  }
+  const server = await startServer(kind, join(dir, "server"), dbChoice(cluster, template));
+  let data: Seeded;
+  try {
+    data = await seed(server.url, server.secret, shape, seedConcurrency, log);
+  } finally {
+    await server.stop();
+  }
+  writeFileSync(meta, JSON.stringify(data));
+  log(`${kind}: seeded in ${data.seconds.total.toFixed(1)} s`);
+  return { dir, template, data, cached: false };
+}
+
+function plan(data: Seeded): PlannedSend[] {
+  const random = rng(shape.seed + 7);
+  const out: PlannedSend[] = [];
+  const announce = data.rooms.find((r) => r.kind === "announce")!;
+  if (scenario === "fanout") {
+    for (let i = 0; i < fanoutMessages; i++) out.push({ at: i * fanoutSpacing * 1000, user: announce.members[0], roomId: announce.id, typing: false, tag: `f${i}` });
+  } else if (scenario === "mixed") {
+    const byKind: Record<string, typeof data.rooms> = { announce: [], team: [], dm: [] };
+    for (const r of data.rooms) byKind[r.kind].push(r);
+    const kindsW = Object.entries(mix).filter(([k, w]) => w > 0 && byKind[k]?.length);
+    const totalW = kindsW.reduce((s, [, w]) => s + w, 0);
+    const count = Math.round(rate * duration);
+    let t = 0;
+    for (let i = 0; i < count; i++) {
+      t += -Math.log(1 - random()) * (1000 / rate); // Poisson arrivals at the total rate
+      if (t > duration * 1000) break;
+      let pick = random() * totalW;
+      let kind = kindsW[0][0];
+      for (const [k, w] of kindsW) {
+        kind = k;
+        if ((pick -= w) <= 0) break;
+      }
+      const rooms = byKind[kind];
+      const room = rooms[Math.floor(random() * rooms.length)];
+      const user = room.members[Math.floor(random() * room.members.length)];
+      out.push({ at: t, user, roomId: room.id, typing: random() < typingProb, tag: `m${i}` });
+    }
+  }
+  return out;
+}
+
+async function runOne(kind: ServerKind, cluster: Cluster | undefined): Promise<RunResult> {
+  const s = await seeded(kind, cluster);
+  const runDb = `run_${kind}`;
+  const runDir = join(cacheDir, "runs", kind);
+  rmSync(runDir, { recursive: true, force: true });
+  mkdirSync(join(cacheDir, "runs"), { recursive: true });
+  cpSync(join(s.dir, "server"), runDir, { recursive: true });
+  if (cluster) {
+    await cluster.clone(s.template, runDb);
+    onCleanup(`drop ${runDb}`, () => cluster.drop(runDb));
+  }
+  const server = await startServer(kind, runDir, dbChoice(cluster, runDb));
+  log(`${kind}: server pid ${server.pid} at ${server.url}`);
+  let box: PiBox | undefined;
+  let removeBox: (() => Promise<void>) | undefined;
+  if (a.pi) {
+    box = createPiBox(`pimatrix-bench-${process.pid}-${kind}`, piCpu, piMem);
+    const b = box;
+    removeBox = onCleanup(`cgroup ${kind}`, () => b.remove());
+    if (piFrom === "start") box.move(server.pid);
+  }
+  const sampler = new ProcSampler(server.pid, 500);
+  sampler.start();
+  const stopSampler = onCleanup("sampler", () => sampler.stop());
+  await sleep(3000);
+  const rssStart = sampleProc(server.pid)?.rssMb ?? 0;
+
+  // Client processes, users split between them in order.
+  const per = Math.ceil(users / procs);
+  const children: ChildProcess[] = [];
+  const t0 = Date.now();
+  const readies: Promise<void>[] = [];
+  for (let k = 0; k < procs; k++) {
+    const offset = k * per;
+    const slice = s.data.users.slice(offset, offset + per);
+    if (!slice.length) break;
+    const child = fork(clientJs, [], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    children.push(child);
+    onCleanup(`client ${k}`, () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    });
+    readies.push(new Promise((resolve, reject) => {
+      child.on("message", (m: any) => {
+        if (m.type === "ready") resolve();
+        if (m.type === "fatal") reject(new Error(`client ${k}: ${m.error}`));
+      });
+      child.once("exit", (code) => reject(new Error(`client ${k} exited (${code}) before it was ready`)));
+    }));
+    const init: ClientInit = { type: "init", url: server.url, offset, users: slice, receiptProb, syncConcurrency, seed: shape.seed * 100 + k, deadlineMs: maxMinutes * 60_000 };
+    child.send(init);
+  }
+  await Promise.all(readies);
+  const initialSyncSec = (Date.now() - t0) / 1000;
+  log(`${kind}: ${users} users made their initial sync in ${initialSyncSec.toFixed(1)} s and are long-polling`);
+  if (box && piFrom === "measured") box.move(server.pid);
+  if (box) log(`${kind}: capped: ${box.describe}; PostgreSQL and the clients stay outside`);
+  await sleep(settle * 1000);
+
+  // The measured window.
+  const countsNow = () => Promise.all(children.map((child) => new Promise<number>((resolve) => {
+    const on = (m: any) => {
+      if (m.type === "errors") {
+        child.off("message", on);
+        resolve(m.counts.syncs as number);
+      }
+    };
+    child.on("message", on);
+    child.send({ type: "errors" });
+  }))).then((l) => l.reduce((x, y) => x + y, 0));
+  const syncsBefore = await countsNow();
+  const windowFrom = sampler.samples.length;
+  sampler.take();
+  const sends = plan(s.data);
+  const startAt = now() + 1000;
+  for (let k = 0; k < children.length; k++) {
+    const mine = sends.filter((p) => Math.floor(p.user / per) === k);
+    children[k].send({ type: "plan", startAt, sends: mine });
+  }
+  const lastSend = sends.length ? Math.max(...sends.map((p) => p.at)) : 0;
+  const windowSec = scenario === "idle" ? duration : scenario === "fanout" ? lastSend / 1000 + 15 : duration + 10;
+  log(`${kind}: measuring ${scenario} for ${windowSec.toFixed(0)} s (${sends.length} messages)`);
+  await sleep(1000 + windowSec * 1000);
+  sampler.take();
+  const window = sampler.samples.slice(windowFrom);
+  const windowSyncs = (await countsNow()) - syncsBefore;
+  const cgroupStats = box?.stats();
+
+  // Collect and stop the clients, then the server.
+  const results = await Promise.all(children.map((child) => new Promise<ClientResult | undefined>((resolve) => {
+    const t = setTimeout(() => resolve(undefined), 45_000);
+    child.on("message", (m: any) => {
+      if (m.type === "result") {
+        clearTimeout(t);
+        resolve(m as ClientResult);
+      }
+    });
+    child.once("exit", () => resolve(undefined));
+    child.send({ type: "stop" });
+  })));
+  for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
+  await stopSampler();
+  const hwm = sampleProc(server.pid)?.hwmMb ?? 0;
+  await removeBox?.();
+  await server.stop();
+  if (cluster) await cluster.drop(runDb);
+
+  // Latency: from the send's 200 to each recipient's arrival, both on the host's monotonic clock.
+  const errors: Record<string, number> = {};
+  const arrivals = new Map<string, number[]>();
+  const sent = new Map<string, { t200: number; roomId: string }>();
+  let syncs = 0, receipts = 0, typing = 0;
+  results.forEach((r, k) => {
+    if (!r) {
+      errors[`client ${k} gave no result`] = (errors[`client ${k} gave no result`] ?? 0) + 1;
+      return;
+    }
+    for (const [kk, n] of Object.entries(r.errors)) errors[kk] = (errors[kk] ?? 0) + n;
+    for (const [tag, times] of Object.entries(r.arrivals)) {
+      const list = arrivals.get(tag) ?? [];
+      list.push(...times);
+      arrivals.set(tag, list);
+    }
+    for (const x of r.sends) if (x.t200 !== undefined) sent.set(x.tag, { t200: x.t200, roomId: x.roomId });
+    syncs += r.counts.syncs;
+    receipts += r.counts.receipts;
+    typing += r.counts.typing;
+  });
+  const memberCount = new Map(s.data.rooms.map((r) => [r.id, r.members.length]));
+  const lat: number[] = [];
+  let expected = 0, arrived = 0, early = 0;
+  for (const [tag, x] of sent) {
+    expected += (memberCount.get(x.roomId) ?? 1) - 1;
+    for (const t of arrivals.get(tag) ?? []) {
+      arrived++;
+      const d = t - x.t200;
+      if (d < 0) early++;
+      lat.push(Math.max(0, d));
+    }
+  }
+  const missing = Math.max(0, expected - arrived);
+  if (missing) errors["not delivered in the window"] = missing;
+  const first = window[0], last = window[window.length - 1];
+  const secs = first && last ? (last.t - first.t) / 1000 : 0;
+  const cpuSec = first && last ? last.cpuSec - first.cpuSec : 0;
+  const steadyList = window.slice(Math.floor(window.length / 2)).map((x) => x.rssMb).sort((x, y) => x - y);
+  const result: RunResult = {
+    scenario, server: kind, db: engine, users,
+    cap: box ? `pi ${piCpu} core/${(piMem / 2 ** 30).toFixed(0)}G from ${piFrom}` : "none",
+    seed: { cached: s.cached, seconds: s.data.seconds.total },
+    initialSyncSec, windowSec: secs, messages: sends.length,
+    deliveries: { expected, arrived, missing, beforeSend200: early },
+    latencyMs: percentiles(lat),
+    errors, errorTotal: Object.values(errors).reduce((x, y) => x + y, 0),
+    rssMb: { start: rssStart, steady: steadyList[Math.floor(steadyList.length / 2)] ?? 0, peak: Math.max(0, ...sampler.samples.map((x) => x.rssMb)), hwm },
+    cpu: { secPerMin: secs ? (cpuSec / secs) * 60 : 0, pctOfCore: secs ? (cpuSec / secs) * 100 : 0 },
+    syncs, windowSyncs, receipts, typing,
+    cgroup: cgroupStats,
+  };
+  log(`${kind}: done (${syncs} sync responses, ${receipts} receipts, ${typing} typing requests)`);
+  return result;
+}
+
+async function main(): Promise<void> {
+  mkdirSync(cacheDir, { recursive: true });
+  let cluster: Cluster | undefined;
+  if (engine === "postgres") {
+    cluster = await startCluster(join(cacheDir, "pg"), pgPort);
+    log(`PostgreSQL 15: private cluster on 127.0.0.1:${pgPort} (${join(cacheDir, "pg")})`);
+  }
+  const results: RunResult[] = [];
+  for (const kind of kinds) results.push(await runOne(kind, cluster));
+  await cleanupAll();
+
+  const out: string[] = [];
+  out.push(`bench: scenario ${scenario}, ${users} users (announcement room of ${users}, teams of ${shape.teamSize}, ${Math.round(users * shape.dmPerUser)} DMs), db ${engine}, loopback`);
+  if (scenario === "mixed") out.push(`mixed: ${rate} msg/s for ${duration} s, rooms ${a.mix}, receipts for ${receiptProb * 100}% of arrivals, typing before ${typingProb * 100}% of sends`);
+  if (scenario === "fanout") out.push(`fanout: ${fanoutMessages} message(s) ${fanoutSpacing} s apart into the ${users}-member announcement room`);
+  if (scenario === "idle") out.push(`idle: everyone long-polling (timeout 30 s), nobody talking, window ${duration} s after ${settle} s settling`);
+  if (a.pi) out.push(`pi: server capped at ${piCpu} of a core here (cfs_period_us 10000, quota ${Math.round(piCpu * 10000)}) and ${(piMem / 2 ** 30).toFixed(1)} GiB, ${piFrom === "measured" ? "from the measured phase on (seeding and initial syncs uncapped)" : "from server start"}; PostgreSQL and the clients are not capped`);
+  out.push("");
+  out.push(table(results));
+  out.push("");
+  for (const r of results) {
+    const errs = Object.entries(r.errors).map(([k, n]) => `${k}: ${n}`).join(", ") || "none";
+    out.push(`${r.server}: seed ${r.seed.cached ? "cached" : "made"} (${r.seed.seconds.toFixed(0)} s to make), initial syncs ${r.initialSyncSec.toFixed(1)} s, window ${r.windowSec.toFixed(0)} s, ${r.syncs} sync responses (${r.windowSyncs} in the window), VmHWM ${r.rssMb.hwm.toFixed(0)} MB, deliveries before the send's 200: ${r.deliveries.beforeSend200} (counted as 0 ms); errors: ${errs}`);
+    if (r.cgroup) out.push(`${r.server}: cgroup throttled ${r.cgroup.throttledPeriods}/${r.cgroup.periods} periods (${r.cgroup.throttledSec.toFixed(1)} s), memory max ${r.cgroup.memMaxMb.toFixed(0)} MB`);
+  }
+  process.stdout.write(out.join("\n") + "\n");
+  if (a.json) {
+    writeFileSync(a.json, JSON.stringify({ args: a, shape, results }, null, 2));
+    log(`figures written to ${a.json}`);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  async (err) => {
+    process.stderr.write(`bench failed: ${err?.stack ?? err}\n`);
+    await cleanupAll();
+    process.exit(1);
+  },
+);
