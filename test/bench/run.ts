@@ -41,7 +41,8 @@ const USAGE = `usage: npm run bench -- [options]
   --fanout-spacing S             fanout: seconds between them (default 10)
   --receipt-prob P               share of arrivals a recipient sends a read receipt for (default 0.2)
   --typing-prob P                share of sends preceded by a typing notification (default 0.2)
-  --settle S                     seconds between the last initial sync and the measured window (default 10)
+  --settle S                     seconds at least between the start of the long-polls and the measured window (default 10)
+  --settle-max S                 ... and at most, waiting for the sync rate to fall near the idle rate (default 180)
   --procs K                      client processes (default ceil(users/2500))
   --seed-concurrency C           requests in flight while seeding (default 16)
   --sync-concurrency C           initial syncs in flight per client process (default 16)
@@ -73,6 +74,7 @@ const { values: a } = parseArgs({
     "receipt-prob": { type: "string", default: "0.2" },
     "typing-prob": { type: "string", default: "0.2" },
     settle: { type: "string", default: "10" },
+    "settle-max": { type: "string", default: "180" },
     procs: { type: "string" },
     "seed-concurrency": { type: "string", default: "16" },
     "sync-concurrency": { type: "string", default: "16" },
@@ -119,6 +121,7 @@ const fanoutSpacing = num("fanout-spacing", a["fanout-spacing"], 0, 120);
 const receiptProb = num("receipt-prob", a["receipt-prob"], 0, 1);
 const typingProb = num("typing-prob", a["typing-prob"], 0, 1);
 const settle = num("settle", a.settle, 0, 300);
+const settleMax = num("settle-max", a["settle-max"], settle, 900);
 const procs = Math.round(num("procs", a.procs ?? String(Math.ceil(users / 2500)), 1, 16));
 const seedConcurrency = Math.round(num("seed-concurrency", a["seed-concurrency"], 1, 256));
 const syncConcurrency = Math.round(num("sync-concurrency", a["sync-concurrency"], 1, 256));
@@ -234,6 +237,8 @@ async function runOne(kind: ServerKind, cluster: Cluster | undefined): Promise<R
   const children: ChildProcess[] = [];
   const t0 = Date.now();
   const readies: Promise<void>[] = [];
+  const progress: number[] = [];
+  const progressTimer = setInterval(() => log(`  initial syncs: ${progress.reduce((x, y) => x + y, 0)} of ${users} done`), 10_000);
   for (let k = 0; k < procs; k++) {
     const offset = k * per;
     const slice = s.data.users.slice(offset, offset + per);
@@ -245,6 +250,7 @@ async function runOne(kind: ServerKind, cluster: Cluster | undefined): Promise<R
     });
     readies.push(new Promise((resolve, reject) => {
       child.on("message", (m: any) => {
+        if (m.type === "progress") progress[k] = m.initialDone;
         if (m.type === "ready") resolve();
         if (m.type === "fatal") reject(new Error(`client ${k}: ${m.error}`));
       });
@@ -253,14 +259,23 @@ async function runOne(kind: ServerKind, cluster: Cluster | undefined): Promise<R
     const init: ClientInit = { type: "init", url: server.url, offset, users: slice, receiptProb, syncConcurrency, seed: shape.seed * 100 + k, deadlineMs: maxMinutes * 60_000 };
     child.send(init);
   }
-  await Promise.all(readies);
+  try {
+    await Promise.all(readies);
+  } finally {
+    clearInterval(progressTimer);
+  }
   const initialSyncSec = (Date.now() - t0) / 1000;
-  log(`${kind}: ${users} users made their initial sync in ${initialSyncSec.toFixed(1)} s and are long-polling`);
-  if (box && piFrom === "measured") box.move(server.pid);
-  if (box) log(`${kind}: capped: ${box.describe}; PostgreSQL and the clients stay outside`);
-  await sleep(settle * 1000);
-
-  // The measured window.
+  await Promise.all(children.map((child) => new Promise<void>((resolve) => {
+    const on = (m: any) => {
+      if (m.type === "polling") {
+        child.off("message", on);
+        resolve();
+      }
+    };
+    child.on("message", on);
+    child.send({ type: "poll" });
+  })));
+  log(`${kind}: ${users} users made their initial sync in ${initialSyncSec.toFixed(1)} s; all are long-polling now`);
   const countsNow = () => Promise.all(children.map((child) => new Promise<number>((resolve) => {
     const on = (m: any) => {
       if (m.type === "errors") {
@@ -271,6 +286,25 @@ async function runOne(kind: ServerKind, cluster: Cluster | undefined): Promise<R
     child.on("message", on);
     child.send({ type: "errors" });
   }))).then((l) => l.reduce((x, y) => x + y, 0));
+  if (box && piFrom === "measured") box.move(server.pid);
+  if (box) log(`${kind}: capped: ${box.describe}; PostgreSQL and the clients stay outside`);
+
+  // Settle: at least --settle seconds, then until the polls come back at little more than the idle
+  // rate (each user once per 30 s): the first polls return at once with everyone's new presence.
+  const settleFrom = Date.now();
+  await sleep(settle * 1000);
+  const idleRate = users / 30;
+  for (let last = await countsNow(); Date.now() - settleFrom < settleMax * 1000; ) {
+    await sleep(5000);
+    const c = await countsNow();
+    const perSec = (c - last) / 5;
+    last = c;
+    if (perSec <= 2 * idleRate + 5) break;
+    log(`  settling: ${perSec.toFixed(0)} sync responses/s (idle would be ${idleRate.toFixed(0)}/s)`);
+  }
+  const settleSec = (Date.now() - settleFrom) / 1000;
+
+  // The measured window.
   const syncsBefore = await countsNow();
   const windowFrom = sampler.samples.length;
   sampler.take();
@@ -351,7 +385,7 @@ async function runOne(kind: ServerKind, cluster: Cluster | undefined): Promise<R
     scenario, server: kind, db: engine, users,
     cap: box ? `pi ${piCpu} core/${(piMem / 2 ** 30).toFixed(0)}G from ${piFrom}` : "none",
     seed: { cached: s.cached, seconds: s.data.seconds.total },
-    initialSyncSec, windowSec: secs, messages: sends.length,
+    initialSyncSec, settleSec, windowSec: secs, messages: sends.length,
     deliveries: { expected, arrived, missing, beforeSend200: early },
     latencyMs: percentiles(lat),
     errors, errorTotal: Object.values(errors).reduce((x, y) => x + y, 0),
@@ -379,14 +413,14 @@ async function main(): Promise<void> {
   out.push(`bench: scenario ${scenario}, ${users} users (announcement room of ${users}, teams of ${shape.teamSize}, ${Math.round(users * shape.dmPerUser)} DMs), db ${engine}, loopback`);
   if (scenario === "mixed") out.push(`mixed: ${rate} msg/s for ${duration} s, rooms ${a.mix}, receipts for ${receiptProb * 100}% of arrivals, typing before ${typingProb * 100}% of sends`);
   if (scenario === "fanout") out.push(`fanout: ${fanoutMessages} message(s) ${fanoutSpacing} s apart into the ${users}-member announcement room`);
-  if (scenario === "idle") out.push(`idle: everyone long-polling (timeout 30 s), nobody talking, window ${duration} s after ${settle} s settling`);
+  if (scenario === "idle") out.push(`idle: everyone long-polling (timeout 30 s), nobody talking, window ${duration} s after settling (at least ${settle} s, until the sync rate is near the idle rate)`);
   if (a.pi) out.push(`pi: server capped at ${piCpu} of a core here (cfs_period_us 10000, quota ${Math.round(piCpu * 10000)}) and ${(piMem / 2 ** 30).toFixed(1)} GiB, ${piFrom === "measured" ? "from the measured phase on (seeding and initial syncs uncapped)" : "from server start"}; PostgreSQL and the clients are not capped`);
   out.push("");
   out.push(table(results));
   out.push("");
   for (const r of results) {
     const errs = Object.entries(r.errors).map(([k, n]) => `${k}: ${n}`).join(", ") || "none";
-    out.push(`${r.server}: seed ${r.seed.cached ? "cached" : "made"} (${r.seed.seconds.toFixed(0)} s to make), initial syncs ${r.initialSyncSec.toFixed(1)} s, window ${r.windowSec.toFixed(0)} s, ${r.syncs} sync responses (${r.windowSyncs} in the window), VmHWM ${r.rssMb.hwm.toFixed(0)} MB, deliveries before the send's 200: ${r.deliveries.beforeSend200} (counted as 0 ms); errors: ${errs}`);
+    out.push(`${r.server}: seed ${r.seed.cached ? "cached" : "made"} (${r.seed.seconds.toFixed(0)} s to make), initial syncs ${r.initialSyncSec.toFixed(1)} s, settled ${r.settleSec.toFixed(0)} s, window ${r.windowSec.toFixed(0)} s, ${r.syncs} sync responses (${r.windowSyncs} in the window), VmHWM ${r.rssMb.hwm.toFixed(0)} MB, deliveries before the send's 200: ${r.deliveries.beforeSend200} (counted as 0 ms); errors: ${errs}`);
     if (r.cgroup) out.push(`${r.server}: cgroup throttled ${r.cgroup.throttledPeriods}/${r.cgroup.periods} periods (${r.cgroup.throttledSec.toFixed(1)} s), memory max ${r.cgroup.memMaxMb.toFixed(0)} MB`);
   }
   process.stdout.write(out.join("\n") + "\n");

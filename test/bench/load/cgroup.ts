@@ -49,6 +49,12 @@ export function createPiBox(name: string, cpu: number, memBytes: number): PiBox 
   writeFileSync(join(cpuDir, "cpu.cfs_period_us"), String(period));
   writeFileSync(join(cpuDir, "cpu.cfs_quota_us"), String(quota));
   writeFileSync(join(memDir, "memory.limit_in_bytes"), String(memBytes));
+  // Bring the pages the process already has along with it, so the limit covers its whole footprint.
+  try {
+    writeFileSync(join(memDir, "memory.move_charge_at_immigrate"), "3");
+  } catch {
+    // older kernels without charge moving: the limit covers new pages only
+  }
   const moved: number[] = [];
   const read = (f: string) => {
     try {

@@ -2,7 +2,8 @@
  * A simulated-clients process (forked by run.ts, never the server's
  * process): for each of its users it uploads an Element-like filter
  * (POST /user/{id}/filter: lazy-loading members, 20 timeline events),
- * makes the initial /sync with it, then keeps a /sync long-poll open
+ * makes the initial /sync with it, and once every user has (the parent
+ * says "poll") keeps a /sync long-poll open
  * (timeout 30 s, ?filter=id) and re-polls at once with the new token.
  * It sends the messages of the plan it is given at their times (with a
  * typing notification first for some), notes each send's 200 and each
@@ -73,6 +74,7 @@ interface Session {
   since?: string;
 }
 let sessions: Session[] = [];
+let initialDone = 0;
 let random = Math.random;
 
 function handleSync(s: Session, body: any, at: number): void {
@@ -125,7 +127,8 @@ async function pollLoop(s: Session): Promise<void> {
 
 async function start(): Promise<void> {
   sessions = init.users.map((user) => ({ user }));
-  // Filter and initial sync for each user, a few at a time; each user's long-poll starts right after its own initial sync.
+  // Filter and initial sync for each user, a few at a time. The long-polls start together afterwards ("poll"):
+  // started one by one, each newcomer's presence would wake every poll already open, N²/2 responses in all.
   await pool(sessions, init.syncConcurrency, async (s) => {
     const f = await call(init.url, "POST", `/_matrix/client/v3/user/${encodeURIComponent(s.user.id)}/filter`, { token: s.user.token, body: FILTER });
     if (f.error) bump(`filter ${f.error}`);
@@ -139,8 +142,12 @@ async function start(): Promise<void> {
       bump(`initial sync ${r.error ?? "no next_batch"}`);
       await sleep(1000);
     }
-    loops.push(pollLoop(s));
+    initialDone++;
   });
+}
+
+function startPolling(): void {
+  for (const s of sessions) loops.push(pollLoop(s));
 }
 
 async function send(p: PlannedSend, startAt: number): Promise<void> {
@@ -185,10 +192,17 @@ process.on("message", (m: any) => {
     init = m as ClientInit;
     random = rng(init.seed);
     setTimeout(() => process.exit(3), init.deadlineMs).unref();
+    const progress = setInterval(() => process.send!({ type: "progress", initialDone, syncs: counts.syncs }), 10_000);
     void start().then(
-      () => process.send!({ type: "ready" }),
+      () => {
+        clearInterval(progress);
+        process.send!({ type: "ready" });
+      },
       (err) => process.send!({ type: "fatal", error: String(err?.stack ?? err) }),
     );
+  } else if (m.type === "poll") {
+    startPolling();
+    process.send!({ type: "polling" });
   } else if (m.type === "plan") {
     for (const p of m.sends as PlannedSend[]) track(send(p, m.startAt as number));
   } else if (m.type === "stop") {

@@ -8,6 +8,7 @@ export interface RunResult {
   cap: string; // "none" or "pi 0.25 core, 4 GiB (measured phase)"
   seed: { cached: boolean; seconds: number };
   initialSyncSec: number;
+  settleSec: number;
   windowSec: number;
   messages: number;
   deliveries: { expected: number; arrived: number; missing: number; beforeSend200: number };
