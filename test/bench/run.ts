@@ -39,10 +39,11 @@ const USAGE = `usage: npm run bench -- [options]
   --duration S                   measured window in seconds (default idle 40, mixed 60; at most 600)
   --fanout-messages K            fanout: messages into the announcement room (default 3)
   --fanout-spacing S             fanout: seconds between them (default 10)
-  --receipt-prob P               share of arrivals a recipient sends a read receipt for (default 0.2)
+  --receipt-prob P               share of arrivals a recipient sends a read receipt for (default 0.2 in mixed, 0 in fanout)
   --typing-prob P                share of sends preceded by a typing notification (default 0.2)
   --settle S                     seconds at least between the start of the long-polls and the measured window (default 10)
   --settle-max S                 ... and at most, waiting for the sync rate to fall near the idle rate (default 180)
+  --drain-max S                  fanout/mixed: seconds after the last send to wait for deliveries still missing (default 60)
   --procs K                      client processes (default ceil(users/2500))
   --seed-concurrency C           requests in flight while seeding (default 16)
   --sync-concurrency C           initial syncs in flight per client process (default 16)
@@ -71,10 +72,11 @@ const { values: a } = parseArgs({
     duration: { type: "string" },
     "fanout-messages": { type: "string", default: "3" },
     "fanout-spacing": { type: "string", default: "10" },
-    "receipt-prob": { type: "string", default: "0.2" },
+    "receipt-prob": { type: "string" },
     "typing-prob": { type: "string", default: "0.2" },
     settle: { type: "string", default: "10" },
     "settle-max": { type: "string", default: "180" },
+    "drain-max": { type: "string", default: "60" },
     procs: { type: "string" },
     "seed-concurrency": { type: "string", default: "16" },
     "sync-concurrency": { type: "string", default: "16" },
@@ -118,10 +120,11 @@ const mix = Object.fromEntries(a.mix!.split(",").map((kv) => kv.split("=")).map(
 const duration = num("duration", a.duration ?? (scenario === "idle" ? "40" : "60"), 1, 600);
 const fanoutMessages = Math.round(num("fanout-messages", a["fanout-messages"], 1, 100));
 const fanoutSpacing = num("fanout-spacing", a["fanout-spacing"], 0, 120);
-const receiptProb = num("receipt-prob", a["receipt-prob"], 0, 1);
+const receiptProb = num("receipt-prob", a["receipt-prob"] ?? (scenario === "mixed" ? "0.2" : "0"), 0, 1);
 const typingProb = num("typing-prob", a["typing-prob"], 0, 1);
 const settle = num("settle", a.settle, 0, 300);
 const settleMax = num("settle-max", a["settle-max"], settle, 900);
+const drainMax = num("drain-max", a["drain-max"], 0, 600);
 const procs = Math.round(num("procs", a.procs ?? String(Math.ceil(users / 2500)), 1, 16));
 const seedConcurrency = Math.round(num("seed-concurrency", a["seed-concurrency"], 1, 256));
 const syncConcurrency = Math.round(num("sync-concurrency", a["sync-concurrency"], 1, 256));
@@ -276,16 +279,17 @@ async function runOne(kind: ServerKind, cluster: Cluster | undefined): Promise<R
     child.send({ type: "poll" });
   })));
   log(`${kind}: ${users} users made their initial sync in ${initialSyncSec.toFixed(1)} s; all are long-polling now`);
-  const countsNow = () => Promise.all(children.map((child) => new Promise<number>((resolve) => {
+  const tally = () => Promise.all(children.map((child) => new Promise<{ syncs: number; arrivals: number }>((resolve) => {
     const on = (m: any) => {
       if (m.type === "errors") {
         child.off("message", on);
-        resolve(m.counts.syncs as number);
+        resolve(m.counts);
       }
     };
     child.on("message", on);
     child.send({ type: "errors" });
-  }))).then((l) => l.reduce((x, y) => x + y, 0));
+  }))).then((l) => ({ syncs: l.reduce((x, y) => x + y.syncs, 0), arrivals: l.reduce((x, y) => x + y.arrivals, 0) }));
+  const countsNow = async () => (await tally()).syncs;
   if (box && piFrom === "measured") box.move(server.pid);
   if (box) log(`${kind}: capped: ${box.describe}; PostgreSQL and the clients stay outside`);
 
@@ -315,9 +319,19 @@ async function runOne(kind: ServerKind, cluster: Cluster | undefined): Promise<R
     children[k].send({ type: "plan", startAt, sends: mine });
   }
   const lastSend = sends.length ? Math.max(...sends.map((p) => p.at)) : 0;
-  const windowSec = scenario === "idle" ? duration : scenario === "fanout" ? lastSend / 1000 + 15 : duration + 10;
-  log(`${kind}: measuring ${scenario} for ${windowSec.toFixed(0)} s (${sends.length} messages)`);
-  await sleep(1000 + windowSec * 1000);
+  const membersOf = new Map(s.data.rooms.map((r) => [r.id, r.members.length]));
+  const expectedAll = sends.reduce((x, p) => x + (membersOf.get(p.roomId) ?? 1) - 1, 0);
+  const arrivalsBefore = (await tally()).arrivals;
+  log(`${kind}: measuring ${scenario}: ${scenario === "idle" ? `${duration} s` : `${sends.length} messages over ${(lastSend / 1000).toFixed(0)} s, ${expectedAll} deliveries expected, then up to ${drainMax} s for the last ones`}`);
+  await sleep(1000 + (scenario === "idle" ? duration * 1000 : lastSend + 2000));
+  if (scenario !== "idle") {
+    // Drain: until every delivery has come (or --drain-max), so the slowest one is measured rather than lost.
+    for (const until = Date.now() + drainMax * 1000; Date.now() < until; ) {
+      const got = (await tally()).arrivals - arrivalsBefore;
+      if (got >= expectedAll) break;
+      await sleep(1000);
+    }
+  }
   sampler.take();
   const window = sampler.samples.slice(windowFrom);
   const windowSyncs = (await countsNow()) - syncsBefore;

@@ -38,7 +38,7 @@ export interface ClientResult {
   sends: Array<{ tag: string; eventId?: string; t200?: number; user: number; roomId: string; error?: string }>;
   arrivals: Record<string, number[]>; // tag → arrival times (recipients only)
   errors: Record<string, number>;
-  counts: { syncs: number; receipts: number; typing: number; typingSeen: number; receiptsSeen: number };
+  counts: { syncs: number; arrivals: number; receipts: number; typing: number; typingSeen: number; receiptsSeen: number };
 }
 
 const FILTER = {
@@ -57,7 +57,7 @@ setMaxListeners(0, stopCtrl.signal);
 let stopping = false;
 const errors: Record<string, number> = {};
 const bump = (k: string) => (errors[k] = (errors[k] ?? 0) + 1);
-const counts = { syncs: 0, receipts: 0, typing: 0, typingSeen: 0, receiptsSeen: 0 };
+const counts = { syncs: 0, arrivals: 0, receipts: 0, typing: 0, typingSeen: 0, receiptsSeen: 0 };
 const arrivals = new Map<string, number[]>();
 const sends: ClientResult["sends"] = [];
 const pending = new Set<Promise<unknown>>();
@@ -87,6 +87,7 @@ function handleSync(s: Session, body: any, at: number): void {
       let list = arrivals.get(tag);
       if (!list) arrivals.set(tag, (list = []));
       list.push(at);
+      counts.arrivals++;
       if (random() < init.receiptProb && !stopping) {
         const delay = 500 + random() * 2500;
         track(
