@@ -54,6 +54,9 @@ const USAGE = `usage: npm run bench -- [options]
   --json PATH                    also write the figures as JSON
   --cache-dir DIR                seeded databases and PostgreSQL cluster (default /tmp/pimatrix-bench)
   --no-cache                     seed afresh even when a cached seed exists
+  --seed-only                    make (or check) the cached seed and stop
+  --keep-postgres                leave the PostgreSQL cluster running at the end (a running one is always reused and left alone);
+                                 stop it with: runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D <cache-dir>/pg/data stop
   --pg-port P                    port of the private PostgreSQL cluster (default 55440)
   --seed N                       PRNG seed for the shape and the send plan (default 1)
   --max-minutes M                overall deadline; everything is stopped after it (default 45)
@@ -87,6 +90,8 @@ const { values: a } = parseArgs({
     json: { type: "string" },
     "cache-dir": { type: "string", default: "/tmp/pimatrix-bench" },
     "no-cache": { type: "boolean", default: false },
+    "seed-only": { type: "boolean", default: false },
+    "keep-postgres": { type: "boolean", default: false },
     "pg-port": { type: "string", default: "55440" },
     seed: { type: "string", default: "1" },
     "max-minutes": { type: "string", default: "45" },
@@ -416,8 +421,14 @@ async function main(): Promise<void> {
   mkdirSync(cacheDir, { recursive: true });
   let cluster: Cluster | undefined;
   if (engine === "postgres") {
-    cluster = await startCluster(join(cacheDir, "pg"), pgPort);
-    log(`PostgreSQL 15: private cluster on 127.0.0.1:${pgPort} (${join(cacheDir, "pg")})`);
+    const c = await startCluster(join(cacheDir, "pg"), pgPort, a["keep-postgres"]);
+    cluster = c;
+    log(`PostgreSQL 15: private cluster on 127.0.0.1:${pgPort} (${join(cacheDir, "pg")})${c.shared ? ", already running: used and left running" : a["keep-postgres"] ? ", left running afterwards (--keep-postgres)" : ""}`);
+  }
+  if (a["seed-only"]) {
+    for (const kind of kinds) await seeded(kind, cluster);
+    await cleanupAll();
+    return;
   }
   const results: RunResult[] = [];
   for (const kind of kinds) results.push(await runOne(kind, cluster));

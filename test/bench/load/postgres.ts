@@ -26,7 +26,7 @@ function asPostgres(args: string[]): string {
   return execFileSync("runuser", ["-u", "postgres", "--", ...args], { stdio: ["ignore", "pipe", "pipe"] }).toString();
 }
 
-export async function startCluster(dir: string, port: number): Promise<Cluster> {
+export async function startCluster(dir: string, port: number, keep = false): Promise<Cluster & { shared: boolean }> {
   const data = join(dir, "data");
   const sock = join(dir, "sock");
   mkdirSync(sock, { recursive: true });
@@ -41,8 +41,14 @@ export async function startCluster(dir: string, port: number): Promise<Cluster> 
     `-p ${port}`, `-k ${sock}`, "-c listen_addresses=127.0.0.1", "-c max_connections=300",
     "-c shared_buffers=256MB", "-c max_wal_size=4GB", "-c log_min_messages=warning",
   ].join(" ");
-  asPostgres([join(BIN, "pg_ctl"), "-D", data, "-l", join(dir, "postgres.log"), "-o", opts, "-w", "-t", "60", "start"]);
-  onCleanup("postgres", () => {
+  let running = false;
+  try {
+    asPostgres([join(BIN, "pg_ctl"), "-D", data, "status"]);
+    running = true; // another bench run (with --keep-postgres) has it up: use it, leave it to that run
+  } catch {
+    asPostgres([join(BIN, "pg_ctl"), "-D", data, "-l", join(dir, "postgres.log"), "-o", opts, "-w", "-t", "60", "start"]);
+  }
+  if (!running && !keep) onCleanup("postgres", () => {
     try {
       asPostgres([join(BIN, "pg_ctl"), "-D", data, "-m", "fast", "-w", "-t", "60", "stop"]);
     } catch (err) {
@@ -60,6 +66,7 @@ export async function startCluster(dir: string, port: number): Promise<Cluster> 
     }
   };
   return {
+    shared: running,
     port,
     url,
     query,
