@@ -35,11 +35,11 @@ const USAGE = `usage: npm run bench -- [options]
   --team-size N                  members per team room (default 40)
   --dm-per-user X                DM rooms per user (default 0.5: N/2 rooms between random pairs)
   --rate R                       mixed: messages per second in total (default 5)
-  --mix dm=0.5,team=0.45,announce=0.05   mixed: share of messages per room kind
+  --mix dm=0.6,team=0.395,announce=0.005   mixed: share of messages per room kind
   --duration S                   measured window in seconds (default idle 40, mixed 60; at most 600)
   --fanout-messages K            fanout: messages into the announcement room (default 3)
   --fanout-spacing S             fanout: seconds between them (default 10)
-  --receipt-prob P               share of arrivals a recipient sends a read receipt for (default 0.2 in mixed, 0 in fanout)
+  --receipt-prob P               share of arrivals a recipient sends a read receipt for (default 0.1 in mixed, 0 in fanout)
   --typing-prob P                share of sends preceded by a typing notification (default 0.2)
   --settle S                     seconds at least between the start of the long-polls and the measured window (default 10)
   --settle-max S                 ... and at most, waiting for the sync rate to fall near the idle rate (default 180)
@@ -71,7 +71,7 @@ const { values: a } = parseArgs({
     "team-size": { type: "string", default: "40" },
     "dm-per-user": { type: "string", default: "0.5" },
     rate: { type: "string", default: "5" },
-    mix: { type: "string", default: "dm=0.5,team=0.45,announce=0.05" },
+    mix: { type: "string", default: "dm=0.6,team=0.395,announce=0.005" },
     duration: { type: "string" },
     "fanout-messages": { type: "string", default: "3" },
     "fanout-spacing": { type: "string", default: "10" },
@@ -125,7 +125,7 @@ const mix = Object.fromEntries(a.mix!.split(",").map((kv) => kv.split("=")).map(
 const duration = num("duration", a.duration ?? (scenario === "idle" ? "40" : "60"), 1, 600);
 const fanoutMessages = Math.round(num("fanout-messages", a["fanout-messages"], 1, 100));
 const fanoutSpacing = num("fanout-spacing", a["fanout-spacing"], 0, 120);
-const receiptProb = num("receipt-prob", a["receipt-prob"] ?? (scenario === "mixed" ? "0.2" : "0"), 0, 1);
+const receiptProb = num("receipt-prob", a["receipt-prob"] ?? (scenario === "mixed" ? "0.1" : "0"), 0, 1);
 const typingProb = num("typing-prob", a["typing-prob"], 0, 1);
 const settle = num("settle", a.settle, 0, 300);
 const settleMax = num("settle-max", a["settle-max"], settle, 900);
