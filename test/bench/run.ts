@@ -28,7 +28,7 @@ import { seed, shapeKey, type Seeded, type Shape } from "./load/seed.js";
 import { startServer, type DbChoice, type ServerKind } from "./load/servers.js";
 
 const USAGE = `usage: npm run bench -- [options]
-  --scenario idle|fanout|mixed   what to measure (default mixed)
+  --scenario idle|fanout|mixed   what to measure (default mixed); a list (idle,mixed) runs them in turn on one server and one set of sessions
   --server ours|synapse|both     which homeserver; both runs them one after the other on the same shape (default ours)
   --db postgres|sqlite           database (default postgres; sqlite for ours only)
   --users N                      users (default 1000 for fanout, 500 otherwise; at most 20000)
@@ -111,21 +111,24 @@ const num = (name: string, v: string | undefined, min: number, max: number): num
   if (!Number.isFinite(n) || n < min || n > max) fail(`--${name} must be a number from ${min} to ${max}`);
   return n;
 };
-const scenario = a.scenario as "idle" | "fanout" | "mixed";
-if (!["idle", "fanout", "mixed"].includes(scenario)) fail("--scenario must be idle, fanout or mixed");
+type Scenario = "idle" | "fanout" | "mixed";
+// One or more, comma-separated: they run one after the other on the same server and sessions (idle first is best).
+const scenarios = a.scenario!.split(",") as Scenario[];
+if (!scenarios.length || !scenarios.every((x) => ["idle", "fanout", "mixed"].includes(x))) fail("--scenario must be idle, fanout or mixed (or a comma-separated list of them)");
+const scenario = scenarios.join(",");
 if (!["ours", "synapse", "both"].includes(a.server!)) fail("--server must be ours, synapse or both");
 const engine = a.db as "postgres" | "sqlite";
 if (!["postgres", "sqlite"].includes(engine)) fail("--db must be postgres or sqlite");
 if (engine === "sqlite" && a.server !== "ours") fail("--db sqlite is for --server ours only");
 const kinds: ServerKind[] = a.server === "both" ? ["ours", "synapse"] : [a.server as ServerKind];
-const users = Math.round(num("users", a.users ?? (scenario === "fanout" ? "1000" : "500"), 2, 20_000));
+const users = Math.round(num("users", a.users ?? (scenarios.includes("fanout") ? "1000" : "500"), 2, 20_000));
 const shape: Shape = { users, teamSize: Math.round(num("team-size", a["team-size"], 2, 10_000)), dmPerUser: num("dm-per-user", a["dm-per-user"], 0, 10), seed: Math.round(num("seed", a.seed, 0, 2 ** 31)) };
 const rate = num("rate", a.rate, 0, 10_000);
 const mix = Object.fromEntries(a.mix!.split(",").map((kv) => kv.split("=")).map(([k, v]) => [k, Number(v)])) as Record<string, number>;
-const duration = num("duration", a.duration ?? (scenario === "idle" ? "40" : "60"), 1, 600);
+const durationOf = (sc: Scenario) => num("duration", a.duration ?? (sc === "idle" ? "40" : "60"), 1, 600);
 const fanoutMessages = Math.round(num("fanout-messages", a["fanout-messages"], 1, 100));
 const fanoutSpacing = num("fanout-spacing", a["fanout-spacing"], 0, 120);
-const receiptProb = num("receipt-prob", a["receipt-prob"] ?? (scenario === "mixed" ? "0.1" : "0"), 0, 1);
+const receiptProbOf = (sc: Scenario) => num("receipt-prob", a["receipt-prob"] ?? (sc === "mixed" ? "0.1" : "0"), 0, 1);
 const typingProb = num("typing-prob", a["typing-prob"], 0, 1);
 const settle = num("settle", a.settle, 0, 300);
 const settleMax = num("settle-max", a["settle-max"], settle, 900);
@@ -182,7 +185,8 @@ async function seeded(kind: ServerKind, cluster: Cluster | undefined): Promise<{
   return { dir, template, data, cached: false };
 }
 
-function plan(data: Seeded): PlannedSend[] {
+function plan(scenario: Scenario, data: Seeded): PlannedSend[] {
+  const duration = durationOf(scenario);
   const random = rng(shape.seed + 7);
   const out: PlannedSend[] = [];
   const announce = data.rooms.find((r) => r.kind === "announce")!;
@@ -213,7 +217,7 @@ function plan(data: Seeded): PlannedSend[] {
   return out;
 }
 
-async function runOne(kind: ServerKind, cluster: Cluster | undefined): Promise<RunResult> {
+async function runOne(kind: ServerKind, cluster: Cluster | undefined): Promise<RunResult[]> {
   const s = await seeded(kind, cluster);
   const runDb = `run_${kind}`;
   const runDir = join(cacheDir, "runs", kind);
@@ -264,7 +268,7 @@ async function runOne(kind: ServerKind, cluster: Cluster | undefined): Promise<R
       });
       child.once("exit", (code) => reject(new Error(`client ${k} exited (${code}) before it was ready`)));
     }));
-    const init: ClientInit = { type: "init", url: server.url, offset, users: slice, receiptProb, syncConcurrency, seed: shape.seed * 100 + k, deadlineMs: maxMinutes * 60_000 };
+    const init: ClientInit = { type: "init", url: server.url, offset, users: slice, receiptProb: 0, syncConcurrency, seed: shape.seed * 100 + k, deadlineMs: maxMinutes * 60_000 };
     child.send(init);
   }
   try {
@@ -313,34 +317,82 @@ async function runOne(kind: ServerKind, cluster: Cluster | undefined): Promise<R
   }
   const settleSec = (Date.now() - settleFrom) / 1000;
 
-  // The measured window.
-  const syncsBefore = await countsNow();
-  const windowFrom = sampler.samples.length;
-  sampler.take();
-  const sends = plan(s.data);
-  const startAt = now() + 1000;
-  for (let k = 0; k < children.length; k++) {
-    const mine = sends.filter((p) => Math.floor(p.user / per) === k);
-    children[k].send({ type: "plan", startAt, sends: mine });
-  }
-  const lastSend = sends.length ? Math.max(...sends.map((p) => p.at)) : 0;
-  const membersOf = new Map(s.data.rooms.map((r) => [r.id, r.members.length]));
-  const expectedAll = sends.reduce((x, p) => x + (membersOf.get(p.roomId) ?? 1) - 1, 0);
-  const arrivalsBefore = (await tally()).arrivals;
-  log(`${kind}: measuring ${scenario}: ${scenario === "idle" ? `${duration} s` : `${sends.length} messages over ${(lastSend / 1000).toFixed(0)} s, ${expectedAll} deliveries expected, then up to ${drainMax} s for the last ones`}`);
-  await sleep(1000 + (scenario === "idle" ? duration * 1000 : lastSend + 2000));
-  if (scenario !== "idle") {
-    // Drain: until every delivery has come (or --drain-max), so the slowest one is measured rather than lost.
-    for (const until = Date.now() + drainMax * 1000; Date.now() < until; ) {
-      const got = (await tally()).arrivals - arrivalsBefore;
-      if (got >= expectedAll) break;
-      await sleep(1000);
+  // The measured windows, one per scenario.
+  const snapshot = () => Promise.all(children.map((child) => new Promise<{ errors: Record<string, number>; counts: ClientResult["counts"] }>((resolve) => {
+    const on = (m: any) => {
+      if (m.type === "errors") {
+        child.off("message", on);
+        resolve({ errors: { ...m.errors }, counts: m.counts });
+      }
+    };
+    child.on("message", on);
+    child.send({ type: "errors" });
+  }))).then((l) => {
+    const errors: Record<string, number> = {};
+    const counts = { syncs: 0, arrivals: 0, receipts: 0, typing: 0 };
+    for (const x of l) {
+      for (const [k, n] of Object.entries(x.errors)) errors[k] = (errors[k] ?? 0) + n;
+      counts.syncs += x.counts.syncs;
+      counts.arrivals += x.counts.arrivals;
+      counts.receipts += x.counts.receipts;
+      counts.typing += x.counts.typing;
     }
+    return { errors, counts };
+  });
+  interface Window {
+    scenario: Scenario;
+    tags: Set<string>;
+    messages: number;
+    samples: typeof sampler.samples;
+    errors: Record<string, number>;
+    syncs: number;
+    receipts: number;
+    typing: number;
+    cgroup?: ReturnType<PiBox["stats"]>;
   }
-  sampler.take();
-  const window = sampler.samples.slice(windowFrom);
-  const windowSyncs = (await countsNow()) - syncsBefore;
-  const cgroupStats = box?.stats();
+  const windows: Window[] = [];
+  const membersOf = new Map(s.data.rooms.map((r) => [r.id, r.members.length]));
+  for (const [i, sc] of scenarios.entries()) {
+    if (i > 0) await sleep(settle * 1000); // a pause between scenarios
+    const duration = durationOf(sc);
+    for (const child of children) child.send({ type: "config", receiptProb: receiptProbOf(sc) });
+    const before = await snapshot();
+    const cgBefore = box?.stats();
+    const windowFrom = sampler.samples.length;
+    sampler.take();
+    const sends = plan(sc, s.data).map((p) => ({ ...p, tag: `${i}-${p.tag}` }));
+    const startAt = now() + 1000;
+    for (let k = 0; k < children.length; k++) {
+      const mine = sends.filter((p) => Math.floor(p.user / per) === k);
+      children[k].send({ type: "plan", startAt, sends: mine });
+    }
+    const lastSend = sends.length ? Math.max(...sends.map((p) => p.at)) : 0;
+    const expectedAll = sends.reduce((x, p) => x + (membersOf.get(p.roomId) ?? 1) - 1, 0);
+    log(`${kind}: measuring ${sc}: ${sc === "idle" ? `${duration} s` : `${sends.length} messages over ${(lastSend / 1000).toFixed(0)} s, ${expectedAll} deliveries expected, then up to ${drainMax} s for the last ones`}`);
+    await sleep(1000 + (sc === "idle" ? duration * 1000 : lastSend + 2000));
+    if (sc !== "idle") {
+      // Drain: until every delivery has come (or --drain-max), so the slowest one is measured rather than lost.
+      for (const until = Date.now() + drainMax * 1000; Date.now() < until; ) {
+        const got = (await snapshot()).counts.arrivals - before.counts.arrivals;
+        if (got >= expectedAll) break;
+        await sleep(1000);
+      }
+    }
+    sampler.take();
+    const after = await snapshot();
+    const errors: Record<string, number> = {};
+    for (const [k, n] of Object.entries(after.errors)) if (n - (before.errors[k] ?? 0) > 0) errors[k] = n - (before.errors[k] ?? 0);
+    const cgAfter = box?.stats();
+    windows.push({
+      scenario: sc, tags: new Set(sends.map((p) => p.tag)), messages: sends.length,
+      samples: sampler.samples.slice(windowFrom), errors,
+      syncs: after.counts.syncs - before.counts.syncs, receipts: after.counts.receipts - before.counts.receipts, typing: after.counts.typing - before.counts.typing,
+      cgroup: cgBefore && cgAfter ? {
+        throttledSec: cgAfter.throttledSec - cgBefore.throttledSec, periods: cgAfter.periods - cgBefore.periods,
+        throttledPeriods: cgAfter.throttledPeriods - cgBefore.throttledPeriods, memMaxMb: cgAfter.memMaxMb,
+      } : undefined,
+    });
+  }
 
   // Collect and stop the clients, then the server.
   const results = await Promise.all(children.map((child) => new Promise<ClientResult | undefined>((resolve) => {
@@ -362,16 +414,15 @@ async function runOne(kind: ServerKind, cluster: Cluster | undefined): Promise<R
   if (cluster) await cluster.drop(runDb);
 
   // Latency: from the send's 200 to each recipient's arrival, both on the host's monotonic clock.
-  const errors: Record<string, number> = {};
+  const lost: Record<string, number> = {};
   const arrivals = new Map<string, number[]>();
   const sent = new Map<string, { t200: number; roomId: string }>();
-  let syncs = 0, receipts = 0, typing = 0;
+  let syncs = 0;
   results.forEach((r, k) => {
     if (!r) {
-      errors[`client ${k} gave no result`] = (errors[`client ${k} gave no result`] ?? 0) + 1;
+      lost[`client ${k} gave no result`] = 1;
       return;
     }
-    for (const [kk, n] of Object.entries(r.errors)) errors[kk] = (errors[kk] ?? 0) + n;
     for (const [tag, times] of Object.entries(r.arrivals)) {
       const list = arrivals.get(tag) ?? [];
       list.push(...times);
@@ -379,42 +430,44 @@ async function runOne(kind: ServerKind, cluster: Cluster | undefined): Promise<R
     }
     for (const x of r.sends) if (x.t200 !== undefined) sent.set(x.tag, { t200: x.t200, roomId: x.roomId });
     syncs += r.counts.syncs;
-    receipts += r.counts.receipts;
-    typing += r.counts.typing;
   });
-  const memberCount = new Map(s.data.rooms.map((r) => [r.id, r.members.length]));
-  const lat: number[] = [];
-  let expected = 0, arrived = 0, early = 0;
-  for (const [tag, x] of sent) {
-    expected += (memberCount.get(x.roomId) ?? 1) - 1;
-    for (const t of arrivals.get(tag) ?? []) {
-      arrived++;
-      const d = t - x.t200;
-      if (d < 0) early++;
-      lat.push(Math.max(0, d));
+  const out: RunResult[] = [];
+  for (const w of windows) {
+    const errors: Record<string, number> = { ...w.errors, ...lost };
+    const lat: number[] = [];
+    let expected = 0, arrived = 0, early = 0;
+    for (const [tag, x] of sent) {
+      if (!w.tags.has(tag)) continue;
+      expected += (membersOf.get(x.roomId) ?? 1) - 1;
+      for (const t of arrivals.get(tag) ?? []) {
+        arrived++;
+        const d = t - x.t200;
+        if (d < 0) early++;
+        lat.push(Math.max(0, d));
+      }
     }
+    const missing = Math.max(0, expected - arrived);
+    if (missing) errors["not delivered in the window"] = missing;
+    const first = w.samples[0], last = w.samples[w.samples.length - 1];
+    const secs = first && last ? (last.t - first.t) / 1000 : 0;
+    const cpuSec = first && last ? last.cpuSec - first.cpuSec : 0;
+    const steadyList = w.samples.slice(Math.floor(w.samples.length / 2)).map((x) => x.rssMb).sort((x, y) => x - y);
+    out.push({
+      scenario: w.scenario, server: kind, db: engine, users,
+      cap: box ? `pi ${piCpu} core/${(piMem / 2 ** 30).toFixed(0)}G from ${piFrom}` : "none",
+      seed: { cached: s.cached, seconds: s.data.seconds.total },
+      initialSyncSec, settleSec, windowSec: secs, messages: w.messages,
+      deliveries: { expected, arrived, missing, beforeSend200: early },
+      latencyMs: percentiles(lat),
+      errors, errorTotal: Object.values(errors).reduce((x, y) => x + y, 0),
+      rssMb: { start: rssStart, steady: steadyList[Math.floor(steadyList.length / 2)] ?? 0, peak: Math.max(0, ...w.samples.map((x) => x.rssMb)), hwm },
+      cpu: { secPerMin: secs ? (cpuSec / secs) * 60 : 0, pctOfCore: secs ? (cpuSec / secs) * 100 : 0 },
+      syncs, windowSyncs: w.syncs, receipts: w.receipts, typing: w.typing,
+      cgroup: w.cgroup,
+    });
   }
-  const missing = Math.max(0, expected - arrived);
-  if (missing) errors["not delivered in the window"] = missing;
-  const first = window[0], last = window[window.length - 1];
-  const secs = first && last ? (last.t - first.t) / 1000 : 0;
-  const cpuSec = first && last ? last.cpuSec - first.cpuSec : 0;
-  const steadyList = window.slice(Math.floor(window.length / 2)).map((x) => x.rssMb).sort((x, y) => x - y);
-  const result: RunResult = {
-    scenario, server: kind, db: engine, users,
-    cap: box ? `pi ${piCpu} core/${(piMem / 2 ** 30).toFixed(0)}G from ${piFrom}` : "none",
-    seed: { cached: s.cached, seconds: s.data.seconds.total },
-    initialSyncSec, settleSec, windowSec: secs, messages: sends.length,
-    deliveries: { expected, arrived, missing, beforeSend200: early },
-    latencyMs: percentiles(lat),
-    errors, errorTotal: Object.values(errors).reduce((x, y) => x + y, 0),
-    rssMb: { start: rssStart, steady: steadyList[Math.floor(steadyList.length / 2)] ?? 0, peak: Math.max(0, ...sampler.samples.map((x) => x.rssMb)), hwm },
-    cpu: { secPerMin: secs ? (cpuSec / secs) * 60 : 0, pctOfCore: secs ? (cpuSec / secs) * 100 : 0 },
-    syncs, windowSyncs, receipts, typing,
-    cgroup: cgroupStats,
-  };
-  log(`${kind}: done (${syncs} sync responses, ${receipts} receipts, ${typing} typing requests)`);
-  return result;
+  log(`${kind}: done (${syncs} sync responses in all)`);
+  return out;
 }
 
 async function main(): Promise<void> {
@@ -431,22 +484,24 @@ async function main(): Promise<void> {
     return;
   }
   const results: RunResult[] = [];
-  for (const kind of kinds) results.push(await runOne(kind, cluster));
+  for (const kind of kinds) results.push(...(await runOne(kind, cluster)));
   await cleanupAll();
 
   const out: string[] = [];
   out.push(`bench: scenario ${scenario}, ${users} users (announcement room of ${users}, teams of ${shape.teamSize}, ${Math.round(users * shape.dmPerUser)} DMs), db ${engine}, loopback`);
-  if (scenario === "mixed") out.push(`mixed: ${rate} msg/s for ${duration} s, rooms ${a.mix}, receipts for ${receiptProb * 100}% of arrivals, typing before ${typingProb * 100}% of sends`);
-  if (scenario === "fanout") out.push(`fanout: ${fanoutMessages} message(s) ${fanoutSpacing} s apart into the ${users}-member announcement room`);
-  if (scenario === "idle") out.push(`idle: everyone long-polling (timeout 30 s), nobody talking, window ${duration} s after settling (at least ${settle} s, until the sync rate is near the idle rate)`);
+  for (const sc of scenarios) {
+    if (sc === "mixed") out.push(`mixed: ${rate} msg/s for ${durationOf(sc)} s, rooms ${a.mix}, receipts for ${receiptProbOf(sc) * 100}% of arrivals, typing before ${typingProb * 100}% of sends`);
+    if (sc === "fanout") out.push(`fanout: ${fanoutMessages} message(s) ${fanoutSpacing} s apart into the ${users}-member announcement room`);
+    if (sc === "idle") out.push(`idle: everyone long-polling (timeout 30 s), nobody talking, window ${durationOf(sc)} s after settling (at least ${settle} s, until the sync rate is near the idle rate)`);
+  }
   if (a.pi) out.push(`pi: server capped at ${piCpu} of a core here (cfs_period_us 10000, quota ${Math.round(piCpu * 10000)}) and ${(piMem / 2 ** 30).toFixed(1)} GiB, ${piFrom === "measured" ? "from the measured phase on (seeding and initial syncs uncapped)" : "from server start"}; PostgreSQL and the clients are not capped`);
   out.push("");
   out.push(table(results));
   out.push("");
   for (const r of results) {
     const errs = Object.entries(r.errors).map(([k, n]) => `${k}: ${n}`).join(", ") || "none";
-    out.push(`${r.server}: seed ${r.seed.cached ? "cached" : "made"} (${r.seed.seconds.toFixed(0)} s to make), initial syncs ${r.initialSyncSec.toFixed(1)} s, settled ${r.settleSec.toFixed(0)} s, window ${r.windowSec.toFixed(0)} s, ${r.syncs} sync responses (${r.windowSyncs} in the window), VmHWM ${r.rssMb.hwm.toFixed(0)} MB, deliveries before the send's 200: ${r.deliveries.beforeSend200} (counted as 0 ms); errors: ${errs}`);
-    if (r.cgroup) out.push(`${r.server}: cgroup throttled ${r.cgroup.throttledPeriods}/${r.cgroup.periods} periods (${r.cgroup.throttledSec.toFixed(1)} s), memory max ${r.cgroup.memMaxMb.toFixed(0)} MB`);
+    out.push(`${r.server} ${r.scenario}: seed ${r.seed.cached ? "cached" : "made"} (${r.seed.seconds.toFixed(0)} s to make), initial syncs ${r.initialSyncSec.toFixed(1)} s, settled ${r.settleSec.toFixed(0)} s, window ${r.windowSec.toFixed(0)} s, ${r.windowSyncs} sync responses, ${r.receipts} receipts and ${r.typing} typing requests in the window, VmHWM ${r.rssMb.hwm.toFixed(0)} MB, deliveries before the send's 200: ${r.deliveries.beforeSend200} (counted as 0 ms); errors: ${errs}`);
+    if (r.cgroup) out.push(`${r.server} ${r.scenario}: cgroup throttled ${r.cgroup.throttledPeriods}/${r.cgroup.periods} periods (${r.cgroup.throttledSec.toFixed(1)} s), memory max ${r.cgroup.memMaxMb.toFixed(0)} MB`);
   }
   process.stdout.write(out.join("\n") + "\n");
   if (a.json) {

@@ -201,6 +201,8 @@ process.on("message", (m: any) => {
       },
       (err) => process.send!({ type: "fatal", error: String(err?.stack ?? err) }),
     );
+  } else if (m.type === "config") {
+    init.receiptProb = m.receiptProb as number;
   } else if (m.type === "poll") {
     startPolling();
     process.send!({ type: "polling" });
