@@ -48,6 +48,7 @@ const USAGE = `usage: npm run bench -- [options]
   --seed-concurrency C           requests in flight while seeding (default 16)
   --sync-concurrency C           initial syncs in flight per client process (default 16)
   --pi                           cap the server like a Raspberry Pi 4B (cgroup v1: --pi-cpu cores, --pi-mem-gib GiB)
+  --pi-both                      run the scenarios uncapped, then move the server into the Pi box and run them again (same sessions)
   --pi-cpu X                     cores of this machine that stand for the Pi (default 0.25; see calibrate.js)
   --pi-mem-gib G                 memory limit (default 4)
   --pi-from measured|start       cap from the measured phase (seeding and initial syncs uncapped, default) or from server start
@@ -84,6 +85,7 @@ const { values: a } = parseArgs({
     "seed-concurrency": { type: "string", default: "16" },
     "sync-concurrency": { type: "string", default: "16" },
     pi: { type: "boolean", default: false },
+    "pi-both": { type: "boolean", default: false },
     "pi-cpu": { type: "string", default: "0.25" },
     "pi-mem-gib": { type: "string", default: "4" },
     "pi-from": { type: "string", default: "measured" },
@@ -143,7 +145,9 @@ if (!["measured", "start"].includes(piFrom)) fail("--pi-from must be measured or
 const cacheDir = a["cache-dir"]!;
 const pgPort = Math.round(num("pg-port", a["pg-port"], 1024, 65535));
 const maxMinutes = num("max-minutes", a["max-minutes"], 1, 600);
-if (a.pi && cgroupV1Available()) fail(`--pi: ${cgroupV1Available()}`);
+const piWanted = a.pi || a["pi-both"];
+if (piWanted && cgroupV1Available()) fail(`--pi: ${cgroupV1Available()}`);
+if (a["pi-both"] && piFrom === "start") fail("--pi-both caps the server half way; it does not go with --pi-from start");
 
 const log = (s: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 const clientJs = join(fileURLToPath(new URL(".", import.meta.url)), "load", "client.js");
@@ -232,7 +236,7 @@ async function runOne(kind: ServerKind, cluster: Cluster | undefined): Promise<R
   log(`${kind}: server pid ${server.pid} at ${server.url}`);
   let box: PiBox | undefined;
   let removeBox: (() => Promise<void>) | undefined;
-  if (a.pi) {
+  if (piWanted) {
     box = createPiBox(`pimatrix-bench-${process.pid}-${kind}`, piCpu, piMem);
     const b = box;
     removeBox = onCleanup(`cgroup ${kind}`, () => b.remove());
@@ -299,8 +303,8 @@ async function runOne(kind: ServerKind, cluster: Cluster | undefined): Promise<R
     child.send({ type: "errors" });
   }))).then((l) => ({ syncs: l.reduce((x, y) => x + y.syncs, 0), arrivals: l.reduce((x, y) => x + y.arrivals, 0) }));
   const countsNow = async () => (await tally()).syncs;
-  if (box && piFrom === "measured") box.move(server.pid);
-  if (box) log(`${kind}: capped: ${box.describe}; PostgreSQL and the clients stay outside`);
+  if (box && piFrom === "measured" && !a["pi-both"]) box.move(server.pid);
+  if (box && !a["pi-both"]) log(`${kind}: capped: ${box.describe}; PostgreSQL and the clients stay outside`);
 
   // Settle: at least --settle seconds, then until the polls come back at little more than the idle
   // rate (each user once per 30 s): the first polls return at once with everyone's new presence.
@@ -341,6 +345,7 @@ async function runOne(kind: ServerKind, cluster: Cluster | undefined): Promise<R
   });
   interface Window {
     scenario: Scenario;
+    capped: boolean;
     tags: Set<string>;
     messages: number;
     samples: typeof sampler.samples;
@@ -352,7 +357,15 @@ async function runOne(kind: ServerKind, cluster: Cluster | undefined): Promise<R
   }
   const windows: Window[] = [];
   const membersOf = new Map(s.data.rooms.map((r) => [r.id, r.members.length]));
-  for (const [i, sc] of scenarios.entries()) {
+  const phases = [
+    ...scenarios.map((sc) => ({ sc, capped: !!box && !a["pi-both"] })),
+    ...(a["pi-both"] ? scenarios.map((sc) => ({ sc, capped: true })) : []),
+  ];
+  for (const [i, { sc, capped }] of phases.entries()) {
+    if (capped && box && a["pi-both"] && !phases[i - 1]?.capped) {
+      box.move(server.pid);
+      log(`${kind}: capped now: ${box.describe}; PostgreSQL and the clients stay outside`);
+    }
     if (i > 0) await sleep(settle * 1000); // a pause between scenarios
     const duration = durationOf(sc);
     for (const child of children) child.send({ type: "config", receiptProb: receiptProbOf(sc) });
@@ -368,7 +381,7 @@ async function runOne(kind: ServerKind, cluster: Cluster | undefined): Promise<R
     }
     const lastSend = sends.length ? Math.max(...sends.map((p) => p.at)) : 0;
     const expectedAll = sends.reduce((x, p) => x + (membersOf.get(p.roomId) ?? 1) - 1, 0);
-    log(`${kind}: measuring ${sc}: ${sc === "idle" ? `${duration} s` : `${sends.length} messages over ${(lastSend / 1000).toFixed(0)} s, ${expectedAll} deliveries expected, then up to ${drainMax} s for the last ones`}`);
+    log(`${kind}: measuring ${sc}${capped ? " (capped)" : ""}: ${sc === "idle" ? `${duration} s` : `${sends.length} messages over ${(lastSend / 1000).toFixed(0)} s, ${expectedAll} deliveries expected, then up to ${drainMax} s for the last ones`}`);
     await sleep(1000 + (sc === "idle" ? duration * 1000 : lastSend + 2000));
     if (sc !== "idle") {
       // Drain: until every delivery has come (or --drain-max), so the slowest one is measured rather than lost.
@@ -384,7 +397,7 @@ async function runOne(kind: ServerKind, cluster: Cluster | undefined): Promise<R
     for (const [k, n] of Object.entries(after.errors)) if (n - (before.errors[k] ?? 0) > 0) errors[k] = n - (before.errors[k] ?? 0);
     const cgAfter = box?.stats();
     windows.push({
-      scenario: sc, tags: new Set(sends.map((p) => p.tag)), messages: sends.length,
+      scenario: sc, capped, tags: new Set(sends.map((p) => p.tag)), messages: sends.length,
       samples: sampler.samples.slice(windowFrom), errors,
       syncs: after.counts.syncs - before.counts.syncs, receipts: after.counts.receipts - before.counts.receipts, typing: after.counts.typing - before.counts.typing,
       cgroup: cgBefore && cgAfter ? {
@@ -454,7 +467,7 @@ async function runOne(kind: ServerKind, cluster: Cluster | undefined): Promise<R
     const steadyList = w.samples.slice(Math.floor(w.samples.length / 2)).map((x) => x.rssMb).sort((x, y) => x - y);
     out.push({
       scenario: w.scenario, server: kind, db: engine, users,
-      cap: box ? `pi ${piCpu} core/${(piMem / 2 ** 30).toFixed(0)}G from ${piFrom}` : "none",
+      cap: w.capped ? `pi ${piCpu} core/${(piMem / 2 ** 30).toFixed(0)}G from ${a["pi-both"] ? "2nd half" : piFrom}` : "none",
       seed: { cached: s.cached, seconds: s.data.seconds.total },
       initialSyncSec, settleSec, windowSec: secs, messages: w.messages,
       deliveries: { expected, arrived, missing, beforeSend200: early },
@@ -463,7 +476,7 @@ async function runOne(kind: ServerKind, cluster: Cluster | undefined): Promise<R
       rssMb: { start: rssStart, steady: steadyList[Math.floor(steadyList.length / 2)] ?? 0, peak: Math.max(0, ...w.samples.map((x) => x.rssMb)), hwm },
       cpu: { secPerMin: secs ? (cpuSec / secs) * 60 : 0, pctOfCore: secs ? (cpuSec / secs) * 100 : 0 },
       syncs, windowSyncs: w.syncs, receipts: w.receipts, typing: w.typing,
-      cgroup: w.cgroup,
+      cgroup: w.capped ? w.cgroup : undefined,
     });
   }
   log(`${kind}: done (${syncs} sync responses in all)`);
@@ -494,13 +507,14 @@ async function main(): Promise<void> {
     if (sc === "fanout") out.push(`fanout: ${fanoutMessages} message(s) ${fanoutSpacing} s apart into the ${users}-member announcement room`);
     if (sc === "idle") out.push(`idle: everyone long-polling (timeout 30 s), nobody talking, window ${durationOf(sc)} s after settling (at least ${settle} s, until the sync rate is near the idle rate)`);
   }
-  if (a.pi) out.push(`pi: server capped at ${piCpu} of a core here (cfs_period_us 10000, quota ${Math.round(piCpu * 10000)}) and ${(piMem / 2 ** 30).toFixed(1)} GiB, ${piFrom === "measured" ? "from the measured phase on (seeding and initial syncs uncapped)" : "from server start"}; PostgreSQL and the clients are not capped`);
+  if (a["pi-both"]) out.push(`pi: each scenario runs uncapped, then again with the server capped at ${piCpu} of a core here (cfs_period_us 10000, quota ${Math.round(piCpu * 10000)}) and ${(piMem / 2 ** 30).toFixed(1)} GiB, same sessions; seeding and initial syncs uncapped; PostgreSQL and the clients are not capped`);
+  else if (a.pi) out.push(`pi: server capped at ${piCpu} of a core here (cfs_period_us 10000, quota ${Math.round(piCpu * 10000)}) and ${(piMem / 2 ** 30).toFixed(1)} GiB, ${piFrom === "measured" ? "from the measured phase on (seeding and initial syncs uncapped)" : "from server start"}; PostgreSQL and the clients are not capped`);
   out.push("");
   out.push(table(results));
   out.push("");
   for (const r of results) {
     const errs = Object.entries(r.errors).map(([k, n]) => `${k}: ${n}`).join(", ") || "none";
-    out.push(`${r.server} ${r.scenario}: seed ${r.seed.cached ? "cached" : "made"} (${r.seed.seconds.toFixed(0)} s to make), initial syncs ${r.initialSyncSec.toFixed(1)} s, settled ${r.settleSec.toFixed(0)} s, window ${r.windowSec.toFixed(0)} s, ${r.windowSyncs} sync responses, ${r.receipts} receipts and ${r.typing} typing requests in the window, VmHWM ${r.rssMb.hwm.toFixed(0)} MB, deliveries before the send's 200: ${r.deliveries.beforeSend200} (counted as 0 ms); errors: ${errs}`);
+    out.push(`${r.server} ${r.scenario}${r.cap === "none" ? "" : " (capped)"}: seed ${r.seed.cached ? "cached" : "made"} (${r.seed.seconds.toFixed(0)} s to make), initial syncs ${r.initialSyncSec.toFixed(1)} s, settled ${r.settleSec.toFixed(0)} s, window ${r.windowSec.toFixed(0)} s, ${r.windowSyncs} sync responses, ${r.receipts} receipts and ${r.typing} typing requests in the window, VmHWM ${r.rssMb.hwm.toFixed(0)} MB, deliveries before the send's 200: ${r.deliveries.beforeSend200} (counted as 0 ms); errors: ${errs}`);
     if (r.cgroup) out.push(`${r.server} ${r.scenario}: cgroup throttled ${r.cgroup.throttledPeriods}/${r.cgroup.periods} periods (${r.cgroup.throttledSec.toFixed(1)} s), memory max ${r.cgroup.memMaxMb.toFixed(0)} MB`);
   }
   process.stdout.write(out.join("\n") + "\n");

@@ -40,13 +40,14 @@ export function table(results: RunResult[]): string {
     f(r.latencyMs?.p50), f(r.latencyMs?.p95), f(r.latencyMs?.p99), f(r.latencyMs?.max), String(r.errorTotal),
     f(r.rssMb.start), f(r.rssMb.steady), f(r.rssMb.peak), f(r.cpu.secPerMin, 2), f(r.cpu.pctOfCore, 1),
   ]);
-  for (const sc of [...new Set(results.map((r) => r.scenario))]) {
-    const ours = results.find((r) => r.server === "ours" && r.scenario === sc);
-    const syn = results.find((r) => r.server === "synapse" && r.scenario === sc);
+  for (const key of [...new Set(results.map((r) => `${r.scenario}|${r.cap}`))]) {
+    const [sc, cap] = key.split("|");
+    const ours = results.find((r) => r.server === "ours" && r.scenario === sc && r.cap === cap);
+    const syn = results.find((r) => r.server === "synapse" && r.scenario === sc && r.cap === cap);
     if (!ours || !syn) continue;
     const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || b === 0 ? "-" : (a / b).toFixed(2));
     rows.push([
-      sc, "ours/synapse", "", "", "", "", "",
+      sc, "ours/synapse", "", "", cap, "", "",
       ratio(ours.latencyMs?.p50, syn.latencyMs?.p50), ratio(ours.latencyMs?.p95, syn.latencyMs?.p95), ratio(ours.latencyMs?.p99, syn.latencyMs?.p99), ratio(ours.latencyMs?.max, syn.latencyMs?.max),
       "", ratio(ours.rssMb.start, syn.rssMb.start), ratio(ours.rssMb.steady, syn.rssMb.steady), ratio(ours.rssMb.peak, syn.rssMb.peak), ratio(ours.cpu.secPerMin, syn.cpu.secPerMin), ratio(ours.cpu.pctOfCore, syn.cpu.pctOfCore),
     ]);
