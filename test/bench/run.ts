@@ -42,7 +42,7 @@ const USAGE = `usage: npm run bench -- [options]
   --receipt-prob P               share of arrivals a recipient sends a read receipt for (default 0.1 in mixed, 0 in fanout)
   --typing-prob P                share of sends preceded by a typing notification (default 0.2)
   --settle S                     seconds at least between the start of the long-polls and the measured window (default 10)
-  --settle-max S                 ... and at most, waiting for the sync rate to fall near the idle rate (default 180)
+  --settle-max S                 ... and at most, waiting until the last 30 s saw about one sync response per user (default 180)
   --drain-max S                  fanout/mixed: seconds after the last send to wait for deliveries still missing (default 60)
   --procs K                      client processes (default ceil(users/2500))
   --seed-concurrency C           requests in flight while seeding (default 16)
@@ -310,14 +310,18 @@ async function runOne(kind: ServerKind, cluster: Cluster | undefined): Promise<R
   // rate (each user once per 30 s): the first polls return at once with everyone's new presence.
   const settleFrom = Date.now();
   await sleep(settle * 1000);
-  const idleRate = users / 30;
-  for (let last = await countsNow(); Date.now() - settleFrom < settleMax * 1000; ) {
+  // Over a sliding 30 s (one re-poll cycle, as the polls may time out in step): about N responses, neither
+  // many more (still catching up on presence) nor many fewer (an overloaded server answers slowly).
+  const history: Array<{ t: number; syncs: number }> = [{ t: Date.now(), syncs: await countsNow() }];
+  while (Date.now() - settleFrom < settleMax * 1000) {
     await sleep(5000);
-    const c = await countsNow();
-    const perSec = (c - last) / 5;
-    last = c;
-    if (perSec <= 2 * idleRate + 5) break;
-    log(`  settling: ${perSec.toFixed(0)} sync responses/s (idle would be ${idleRate.toFixed(0)}/s)`);
+    history.push({ t: Date.now(), syncs: await countsNow() });
+    const from = history.find((h) => h.t >= Date.now() - 30_500) ?? history[0];
+    const span = (Date.now() - from.t) / 1000;
+    if (span < 29) continue;
+    const inCycle = history[history.length - 1].syncs - from.syncs;
+    if (inCycle <= 2 * users + 10 && inCycle >= 0.5 * users) break;
+    log(`  settling: ${inCycle} sync responses in the last 30 s (idle: about ${users})`);
   }
   const settleSec = (Date.now() - settleFrom) / 1000;
 
