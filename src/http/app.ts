@@ -25,6 +25,8 @@ export function createApp(routers: Router[], log: Logger): Koa {
       ctx.status = 204;
       return;
     }
+    // The legacy r0 prefix (Matrix 1.0) still reaches every endpoint it had, which v3 kept unchanged.
+    if (ctx.path.startsWith("/_matrix/client/r0/")) ctx.path = "/_matrix/client/v3/" + ctx.path.slice("/_matrix/client/r0/".length);
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) throw unrecognized();
@@ -36,6 +38,8 @@ export function createApp(routers: Router[], log: Logger): Koa {
       ctx.status = matrix.status;
       ctx.body = matrix.toJSON();
     }
+    // JSON answers say plain application/json, as the spec's examples do (koa would add "; charset=utf-8", which strict clients refuse).
+    if (ctx.response.get("Content-Type") === "application/json; charset=utf-8") ctx.set("Content-Type", "application/json");
   });
   // What koa reports outside a handler: mostly clients that hung up mid-request (an upload cut off), which are no failure here.
   app.on("error", (err: { code?: string; message?: string; stack?: string }) => {
