@@ -28,9 +28,14 @@ export function ed25519PublicKey(b64: unknown): Uint8Array | undefined {
   }
 }
 
+function hasSignature(obj: JsonObject, signer: string, keyId: string): boolean {
+  const sigs = obj.signatures;
+  return isObject(sigs) && isObject(sigs[signer]) && (sigs[signer] as JsonObject)[keyId] !== undefined;
+}
+
 /**
  * A device's identity keys: for this user and device, with its ed25519
- * and curve25519 keys, self-signed with that ed25519 key. Returns the
+ * and curve25519 keys, self-signed with that ed25519 key if signed at all. Returns the
  * ed25519 key (base64), which signs the device's one-time keys.
  */
 export function checkDeviceKeys(keys: unknown, userId: string, deviceId: string): string {
@@ -47,7 +52,8 @@ export function checkDeviceKeys(keys: unknown, userId: string, deviceId: string)
   const ed25519 = keys.keys[`ed25519:${deviceId}`];
   const publicKey = ed25519PublicKey(ed25519);
   if (!publicKey) throw invalid(`device_keys.keys needs ed25519:${deviceId}`);
-  if (!verifySignedJson(keys, userId, `ed25519:${deviceId}`, publicKey)) {
+  // A self-signature that is there must verify; one left out is the receiving clients' to miss (they check it themselves), as other servers accept.
+  if (hasSignature(keys, userId, `ed25519:${deviceId}`) && !verifySignedJson(keys, userId, `ed25519:${deviceId}`, publicKey)) {
     throw badSignature("device_keys is not signed by its own ed25519 key");
   }
   return ed25519 as string;
@@ -70,7 +76,7 @@ export function checkOneTimeKeys(keys: unknown, field: string, userId: string, d
       continue;
     }
     if (!isObject(key) || typeof key.key !== "string") throw invalid(`${field}.${id} must be a key string or an object with a key`);
-    if (publicKey && !verifySignedJson(key, userId, `ed25519:${deviceId}`, publicKey)) {
+    if (publicKey && hasSignature(key, userId, `ed25519:${deviceId}`) && !verifySignedJson(key, userId, `ed25519:${deviceId}`, publicKey)) {
       throw badSignature(`${field}.${id} is not signed by the device`);
     }
     out.push({ id, key });
