@@ -13,6 +13,7 @@ import { readJsonObject } from "../src/http/body.js";
 import { MatrixError, badJson, forbidden, invalidParam, notFound } from "../src/http/errors.js";
 import { powerLevelsOf, userPowerLevel } from "../src/room/power-levels.js";
 import { stateKey, type JsonObject, type RoomEvent } from "../src/room/types.js";
+import { isValidRoomAlias, serverNameOf } from "../src/room/identifiers.js";
 import type { RoomAccess } from "../src/rooms/access.js";
 import type { RoomClientStore } from "../src/rooms/room-data.js";
 import { visibleEvents } from "../src/rooms/visibility.js";
@@ -24,6 +25,30 @@ import { RelationStore } from "../src/storage/relation-store.js";
 
 const PREFIX = "/_matrix/client/v3";
 const MAX_LIMIT = 1000;
+
+/**
+ * What a local user may publish as the room's canonical alias: well-formed
+ * aliases, and those of this server existing and pointing at this room
+ * (400 M_INVALID_PARAM / M_BAD_ALIAS otherwise), as the spec asks servers
+ * to check. Other servers' aliases are taken as given.
+ */
+async function checkCanonicalAlias(hs: ServerContext, roomId: string, content: JsonObject): Promise<void> {
+  const aliases: unknown[] = [];
+  if (content.alias !== undefined && content.alias !== null) aliases.push(content.alias);
+  if (content.alt_aliases !== undefined) {
+    if (!Array.isArray(content.alt_aliases)) throw invalidParam("alt_aliases must be a list of aliases");
+    aliases.push(...content.alt_aliases);
+  }
+  for (const alias of aliases) {
+    if (typeof alias !== "string" || !isValidRoomAlias(alias)) throw invalidParam(`${JSON.stringify(alias)} is not a valid room alias`);
+  }
+  for (const alias of aliases as string[]) {
+    if (serverNameOf(alias) !== hs.config.server_name) continue;
+    const row = await hs.aliases.get(alias);
+    if (!row) throw new MatrixError(400, "M_BAD_ALIAS", `Room alias ${alias} does not exist`);
+    if (row.roomId !== roomId) throw new MatrixError(400, "M_BAD_ALIAS", `Room alias ${alias} points to another room`);
+  }
+}
 
 interface EventFilter {
   types?: string[];
@@ -169,6 +194,7 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
     const content = (await readJsonObject(ctx, limit)) as JsonObject;
     const roomId = ctx.params.roomId;
     await access.requireRoom(roomId);
+    if (type === "m.room.canonical_alias" && sk === "") await checkCanonicalAlias(hs, roomId, content);
     // The same content from the same sender again: answer the event already there (as Synapse).
     const existingId = (await hs.states.currentState(roomId)).get(stateKey(type, sk));
     if (existingId) {
@@ -236,12 +262,18 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
 
   router.get(`${PREFIX}/rooms/:roomId/joined_members`, async (ctx) => {
     const me = await requireUser(ctx, hs.accounts);
-    const state = await access.readableState(ctx.params.roomId, me.userId);
+    // Who is in the room now, for those in it now (or anyone, when world readable): not a former member's view at their leave (Complement: TestRoomState).
+    const roomId = ctx.params.roomId;
+    await access.requireRoom(roomId);
+    if ((await store.membership(roomId, me.userId))?.membership !== "join" && !(await access.isWorldReadable(roomId))) {
+      throw forbidden(`${me.userId} is not in room ${roomId}`);
+    }
+    const state = await hs.states.currentState(roomId);
     const joined: JsonObject = {};
     for (const e of await access.loadState(state)) {
       if (e.type !== "m.room.member" || e.content.membership !== "join" || e.stateKey === undefined) continue;
       const entry: JsonObject = {};
-      // Absent fields are left out (the spec's schema has them as strings, not null).
+      // Absent fields are left out: the spec's schema has them as strings, so not null as Synapse sends (Complement's TestRoomState wants avatar_url present).
       if (typeof e.content.displayname === "string") entry.display_name = e.content.displayname;
       if (typeof e.content.avatar_url === "string") entry.avatar_url = e.content.avatar_url;
       joined[e.stateKey] = entry;
@@ -252,6 +284,10 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
   router.get(`${PREFIX}/rooms/:roomId/messages`, async (ctx) => {
     const me = await requireUser(ctx, hs.accounts);
     const roomId = ctx.params.roomId;
+    // Who may read comes before what was asked: a room unknown here or forgotten is 403, as Synapse answers (Complement: TestRoomForget, TestFetchMessagesFromNonExistentRoom).
+    if ((await hs.rooms.version(roomId)) === undefined) throw forbidden(`${me.userId} is not in room ${roomId}`);
+    await access.requireTimelineAccess(roomId, me.userId);
+    if ((await store.forgottenRooms(me.userId)).has(roomId)) throw forbidden(`${me.userId} has forgotten room ${roomId}`);
     const dirRaw = queryString(ctx, "dir");
     if (dirRaw === undefined) throw new MatrixError(400, "M_MISSING_PARAM", "dir is required");
     if (dirRaw !== "b" && dirRaw !== "f") throw invalidParam("dir must be b or f");
@@ -267,7 +303,6 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
     const from = fromRaw !== undefined ? parseRoomPosition(fromRaw) : dir === "b" ? hs.eventStream.position : 0;
     const to = toRaw !== undefined ? parseRoomPosition(toRaw) : undefined;
     const filter = parseFilter(ctx.query.filter);
-    await access.requireTimelineAccess(roomId, me.userId);
 
     const chunk: RoomEvent[] = [];
     let cursor = from;
@@ -296,7 +331,8 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
     }
 
     const out: JsonObject = { start: fromRaw ?? formatRoomPosition(from), chunk: await show(me.userId, chunk) };
-    if (!exhausted) out.end = formatRoomPosition(cursor);
+    // A page with events always says where the next one starts (one more request then finds nothing and no end), as Synapse does.
+    if (!exhausted || chunk.length > 0) out.end = formatRoomPosition(cursor);
     if (filter.lazyLoadMembers && chunk.length) {
       // Members of the chunk's senders, from the state at the chunk's last event.
       const last = await hs.events.getEvent(chunk[chunk.length - 1].eventId);
