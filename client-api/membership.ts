@@ -74,7 +74,9 @@ export function registerMembership(router: Router, hs: ServerContext, store: Roo
   const join = async (ctx: import("koa").Context, roomIdOrAlias: string) => {
     const me = await requireUser(ctx, hs.accounts);
     const body = await readJsonObject(ctx, limit);
-    const extra = reasonOf(body);
+    // What else the client puts in the body goes into its member event (custom content, as Synapse), but never the membership itself.
+    const { third_party_signed: _signed, membership: _membership, ...custom } = body;
+    const extra: JsonObject = { ...(custom as JsonObject), ...reasonOf(body) };
     const { roomId, servers } = await resolveRoom(roomIdOrAlias);
     const route = await remoteRoute(roomId, me.userId, [...viaOf(ctx), ...servers]);
     if (route.length > 0) {

@@ -184,7 +184,8 @@ export async function createRoom(
   }
   if (name !== undefined) await send("m.room.name", "", { name });
   if (topic !== undefined) {
-    await send("m.room.topic", "", { topic, "m.topic": [{ mimetype: "text/plain", body: topic }] });
+    // m.topic is a content block holding m.text representations (Matrix 1.15).
+    await send("m.room.topic", "", { topic, "m.topic": { "m.text": [{ mimetype: "text/plain", body: topic }] } });
   }
   for (const invitee of invites) {
     const content = await memberContent(hs, invitee, "invite", isDirect === true ? { is_direct: true } : {});
