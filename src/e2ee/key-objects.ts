@@ -11,6 +11,8 @@ import type { JsonObject } from "../room/types.js";
 import type { CrossSigningUsage, UploadedKey } from "../storage/e2e-key-store.js";
 
 const invalid = (msg: string) => new MatrixError(400, "M_INVALID_PARAM", msg);
+// A required field missing or of the wrong type: the body is not the JSON asked for.
+const badShape = (msg: string) => new MatrixError(400, "M_BAD_JSON", msg);
 const badSignature = (msg: string) => new MatrixError(400, "M_INVALID_SIGNATURE", msg);
 
 function isObject(v: unknown): v is JsonObject {
@@ -43,9 +45,9 @@ export function checkDeviceKeys(keys: unknown, userId: string, deviceId: string)
   if (keys.user_id !== userId) throw invalid("device_keys.user_id does not match the access token");
   if (keys.device_id !== deviceId) throw invalid("device_keys.device_id does not match the access token");
   if (!Array.isArray(keys.algorithms) || !keys.algorithms.every((a) => typeof a === "string")) {
-    throw invalid("device_keys.algorithms must be a list of strings");
+    throw badShape("device_keys.algorithms must be a list of strings");
   }
-  if (!isObject(keys.keys)) throw invalid("device_keys.keys must be an object");
+  if (!isObject(keys.keys)) throw badShape("device_keys.keys must be an object");
   for (const [id, value] of Object.entries(keys.keys)) {
     if (typeof value !== "string" || !id.includes(":")) throw invalid(`device_keys.keys.${id} must be a string under algorithm:device_id`);
   }
