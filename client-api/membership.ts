@@ -4,6 +4,7 @@
  * auth rules judge (a refused one is 403 M_FORBIDDEN and changes nothing).
  */
 import type Router from "@koa/router";
+import { restrictedJoinAuthoriser } from "../src/rooms/restricted-joins.js";
 import type { ServerContext } from "../src/context.js";
 import { requireUser } from "../src/http/auth.js";
 import { readJsonObject } from "../src/http/body.js";
@@ -53,20 +54,24 @@ export function registerMembership(router: Router, hs: ServerContext, store: Roo
 
   /**
    * Where to join or leave through when no one here is in the room: the
-   * servers given, the room id's server (before v12), the inviter's, and
-   * any server of a member we know of. Empty when someone here is joined
+   * servers given and the inviter's; when none are given, the room id's
+   * server (before v12), the inviter's and any server of a member we know
+   * of. Empty when someone here is joined
    * (the room is held here and the event is made here).
    */
   const remoteRoute = async (roomId: string, userId: string, given: string[]): Promise<string[]> => {
     const members = await hs.states.membersOfRoom(roomId, "join");
     if (members.some((u) => serverNameOf(u) === hs.config.server_name)) return [];
     const servers = new Set(given);
-    const idServer = serverNameOf(roomId);
-    if (idServer) servers.add(idServer);
     const mine = await store.membership(roomId, userId);
     const inviter = mine?.membership === "invite" ? (await hs.events.getEvent(mine.eventId))?.event.sender : undefined;
     if (inviter) servers.add(serverNameOf(inviter)!);
-    for (const u of members) servers.add(serverNameOf(u)!);
+    // Servers the client named are the route, in its order; only without any do we guess (Complement: TestRestrictedRoomsRemoteJoinFailOver).
+    if (given.length === 0) {
+      const idServer = serverNameOf(roomId);
+      if (idServer) servers.add(idServer);
+      for (const u of members) servers.add(serverNameOf(u)!);
+    }
     servers.delete(hs.config.server_name);
     return [...servers];
   };
@@ -85,7 +90,12 @@ export function registerMembership(router: Router, hs: ServerContext, store: Roo
       await access.requireRoom(roomId);
       const current = await store.membership(roomId, me.userId);
       if (current?.membership !== "join") {
-        await sendMember(roomId, me.userId, me.userId, await memberContent(hs, me.userId, "join", extra));
+        // A restricted room: one of our members who may invite vouches for the join (without one, the auth rules refuse it).
+        const via = await restrictedJoinAuthoriser(hs, await hs.localEvents.rulesOf(roomId), roomId, me.userId).catch(() => undefined);
+        const content = await memberContent(hs, me.userId, "join", extra);
+        if (via) content.join_authorised_via_users_server = via;
+        else delete content.join_authorised_via_users_server;
+        await sendMember(roomId, me.userId, me.userId, content);
       }
     }
     await store.unforget(me.userId, roomId);

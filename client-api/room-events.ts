@@ -141,8 +141,9 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
   const redact = async (me: Requester, roomId: string, redacts: string, content: JsonObject, record: CommitHook): Promise<string> => {
     await access.requireJoined(roomId, me.userId);
     const target = await hs.events.getEvent(redacts);
-    if (!target || target.event.roomId !== roomId) throw notFound(`Event ${redacts} not found in ${roomId}`);
-    if (target.event.sender !== me.userId) {
+    if (target && target.event.roomId !== roomId) throw notFound(`Event ${redacts} not found in ${roomId}`);
+    // An event we do not hold (another server's we never received) may still be redacted by those who may redact others' events: the redaction goes out for the servers that have it (Complement: TestFederationRedactSendsWithoutEvent).
+    if (!target || target.event.sender !== me.userId) {
       const rules = await hs.localEvents.rulesOf(roomId);
       const current = await hs.states.currentState(roomId);
       const lookup = await hs.stateReader.authLookup(current, [["m.room.create", ""], ["m.room.power_levels", ""]]);

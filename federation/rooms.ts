@@ -20,6 +20,7 @@ import { authenticate, checkServerAcl, type FederationRequest } from "./inbound-
 import type { KeyRing } from "./key-ring.js";
 import { serversOfRoom } from "../src/rooms/public-rooms.js";
 import { strippedStateOf } from "../src/rooms/stripped-state.js";
+import { restrictedJoinAuthoriser } from "../src/rooms/restricted-joins.js";
 
 const V1 = "/_matrix/federation/v1";
 const V2 = "/_matrix/federation/v2";
@@ -327,35 +328,6 @@ async function template(hs: ServerContext, rules: RoomVersionRules, roomId: stri
   return { ...tmpl, origin: hs.config.server_name } as JsonObject;
 }
 
-/**
- * For a restricted room the user is not invited to: one of our joined
- * users who may invite, to vouch for the join, if the user is in one of the
- * rooms the join rules allow (as far as we can see: rooms we are in).
- * Undefined when the room is not restricted or the user needs no voucher.
- */
-async function restrictedJoinAuthoriser(hs: ServerContext, rules: RoomVersionRules, roomId: string, userId: string): Promise<string | undefined> {
-  if (!rules.restrictedJoins) return undefined;
-  const current = await hs.states.currentState(roomId);
-  const jrId = current.get(stateKey("m.room.join_rules", ""));
-  const jr = jrId ? (await hs.events.getEvent(jrId))?.event.content : undefined;
-  const rule = jr?.join_rule;
-  if (rule !== "restricted" && rule !== "knock_restricted") return undefined;
-  const mine = await hs.states.membershipOf(roomId, userId);
-  if (mine === "join" || mine === "invite") return undefined;
-  const allow = Array.isArray(jr?.allow) ? jr.allow : [];
-  let allowed = false;
-  for (const a of allow) {
-    if (typeof a !== "object" || a === null || Array.isArray(a) || a.type !== "m.room_membership" || typeof a.room_id !== "string") continue;
-    if ((await hs.states.membershipOf(a.room_id, userId)) === "join") allowed = true;
-  }
-  if (!allowed) throw new MatrixError(400, "M_UNABLE_TO_AUTHORISE_JOIN", "The user is not in any room the join rules allow (that this server knows of)");
-  const lookup = await hs.stateReader.authLookup(current, [["m.room.create", ""], ["m.room.power_levels", ""]]);
-  const needed = Number(powerLevelsOf(lookup, rules).invite ?? 0);
-  for (const u of await hs.states.membersOfRoom(roomId, "join")) {
-    if (serverNameOf(u) === hs.config.server_name && userPowerLevel(lookup, u, rules) >= needed) return u;
-  }
-  throw new MatrixError(400, "M_UNABLE_TO_GRANT_JOIN", "No one here may vouch for this join");
-}
 
 /** A signed join or leave from the user's server: checked and persisted like any remote event; it must be accepted. */
 async function acceptMembership(hs: ServerContext, req: FederationRequest, rules: RoomVersionRules, roomId: string, eventId: string, membership: string): Promise<RoomEvent> {

@@ -3,8 +3,9 @@
  * wrong: canonical alias checks, who may delete an alias (and that the
  * canonical alias event lets go of it), /messages and /joined_members for
  * those no longer in a room, custom join content, the m.topic block,
- * filters naming things that are not ids, full search pages, and key
- * uploads missing required fields.
+ * filters naming things that are not ids, full search pages, key
+ * uploads missing required fields, restricted joins made here, and
+ * redactions of events not held.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -150,6 +151,30 @@ for (const engine of ENGINES) {
       const partial = (await search(5)).body.search_categories.room_events;
       assert.equal(partial.results.length, 3);
       assert.equal(partial.next_batch, undefined);
+    });
+
+    it("joins a restricted room here with one of our members vouching, and refuses those the rules do not allow", async () => {
+      const club = await createRoom(ann, { preset: "public_chat" });
+      const room = await createRoom(ann, {
+        preset: "public_chat",
+        room_version: "8",
+        initial_state: [{ type: "m.room.join_rules", state_key: "", content: { join_rule: "restricted", allow: [{ type: "m.room_membership", room_id: club }] } }],
+      });
+      assert.equal((await h.call("POST", `${V3}/join/${e(room)}`, {}, ben.access_token)).status, 403);
+      assert.equal((await h.call("POST", `${V3}/join/${e(club)}`, {}, ben.access_token)).status, 200);
+      const joined = await h.call("POST", `${V3}/join/${e(room)}`, {}, ben.access_token);
+      assert.equal(joined.status, 200, JSON.stringify(joined.body));
+      const member = await state(ann, room, `m.room.member/${e(ben.user_id)}`);
+      assert.equal(member.join_authorised_via_users_server, ann.user_id);
+    });
+
+    it("redacts an event it does not hold for those who may redact others' events", async () => {
+      const room = await createRoom(ann, { preset: "public_chat" });
+      assert.equal((await h.call("POST", `${V3}/join/${e(room)}`, {}, ben.access_token)).status, 200);
+      const unknown = "$notheld:elsewhere.example";
+      assert.equal((await h.call("PUT", `${V3}/rooms/${e(room)}/redact/${e(unknown)}/r${++txn}`, {}, ben.access_token)).status, 403);
+      const ok = await h.call("PUT", `${V3}/rooms/${e(room)}/redact/${e(unknown)}/r${++txn}`, { reason: "spam" }, ann.access_token);
+      assert.equal(ok.status, 200, JSON.stringify(ok.body));
     });
 
     it("refuses device keys missing their required fields as M_BAD_JSON", async () => {
