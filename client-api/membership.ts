@@ -12,7 +12,7 @@ import { MatrixError, forbidden, invalidParam, notFound } from "../src/http/erro
 import { optionalString, requireString } from "../src/http/params.js";
 import { isValidUserId, serverNameOf } from "../src/room/identifiers.js";
 import { sendInvite } from "../src/rooms/invite.js";
-import type { JsonObject } from "../src/room/types.js";
+import { stateKey, type JsonObject } from "../src/room/types.js";
 import type { RoomAccess } from "../src/rooms/access.js";
 import { memberContent } from "../src/rooms/create-room.js";
 import type { RoomClientStore } from "../src/rooms/room-data.js";
@@ -76,6 +76,22 @@ export function registerMembership(router: Router, hs: ServerContext, store: Roo
     return [...servers];
   };
 
+  /**
+   * An invite from another server reaches us twice: by /invite (held aside
+   * and shown to the invitee) and in the room's history. When we are in the
+   * room and the invitee joins at once, the second may still be on its way;
+   * wait a little for it, since the join's auth needs it in the state.
+   */
+  const inviteInState = async (roomId: string, userId: string): Promise<void> => {
+    const deadline = Date.now() + 3000;
+    for (;;) {
+      const id = (await hs.states.currentState(roomId)).get(stateKey("m.room.member", userId));
+      const ev = id === undefined ? undefined : await hs.events.getEvent(id);
+      if (ev?.event.content.membership === "invite" || Date.now() > deadline) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
   const join = async (ctx: import("koa").Context, roomIdOrAlias: string) => {
     const me = await requireUser(ctx, hs.accounts);
     const body = await readJsonObject(ctx, limit);
@@ -89,6 +105,7 @@ export function registerMembership(router: Router, hs: ServerContext, store: Roo
     } else {
       await access.requireRoom(roomId);
       const current = await store.membership(roomId, me.userId);
+      if (current?.membership === "invite") await inviteInState(roomId, me.userId);
       if (current?.membership !== "join") {
         // A restricted room: one of our members who may invite vouches for the join (without one, the auth rules refuse it).
         const via = await restrictedJoinAuthoriser(hs, await hs.localEvents.rulesOf(roomId), roomId, me.userId).catch(() => undefined);
