@@ -209,6 +209,7 @@ func (s *server) configPath() string {
 	return filepath.Join(s.dir, "homeserver.yaml")
 }
 func (s *server) logPath() string { return filepath.Join(s.dir, "server.log") }
+func (s *server) pidPath() string { return filepath.Join(s.dir, "server.pid") }
 
 // prepare writes the TLS certificate and the config.
 func (s *server) prepare(cfg *config.Complement, caPath string) error {
@@ -339,6 +340,8 @@ func (s *server) start(d *Deployment, timeout time.Duration) error {
 		close(exited)
 	}()
 	s.cmd, s.exited, s.logFile, s.paused = cmd, exited, logFile, false
+	// complement/run kills what these name if the test binary dies before Destroy.
+	_ = os.WriteFile(s.pidPath(), []byte(fmt.Sprintf("%d\n", cmd.Process.Pid)), 0o644)
 
 	if timeout <= 0 {
 		timeout = 30 * time.Second
@@ -394,6 +397,7 @@ func (s *server) stop() error {
 		s.logFile = nil
 	}
 	s.cmd = nil
+	_ = os.Remove(s.pidPath())
 	return nil
 }
 
