@@ -11,7 +11,7 @@ import { canonicalJson } from "../src/crypto/canonical-json.js";
 import { requireUser, type Requester } from "../src/http/auth.js";
 import { readJsonObject } from "../src/http/body.js";
 import { MatrixError, badJson, forbidden, invalidParam, notFound } from "../src/http/errors.js";
-import { powerLevelsOf, userPowerLevel } from "../src/room/power-levels.js";
+import { creators, powerLevelsOf, userPowerLevel } from "../src/room/power-levels.js";
 import { stateKey, type JsonObject, type RoomEvent } from "../src/room/types.js";
 import { isValidRoomAlias, serverNameOf } from "../src/room/identifiers.js";
 import type { RoomAccess } from "../src/rooms/access.js";
@@ -25,6 +25,18 @@ import { RelationStore } from "../src/storage/relation-store.js";
 
 const PREFIX = "/_matrix/client/v3";
 const MAX_LIMIT = 1000;
+
+/** v12 (privileged creators): creators hold infinite power, so power levels that list them are malformed (400, as Synapse). */
+async function checkCreatorsNotListed(hs: ServerContext, roomId: string, content: JsonObject): Promise<void> {
+  const rules = await hs.localEvents.rulesOf(roomId);
+  if (!rules.privilegedCreators || typeof content.users !== "object" || content.users === null) return;
+  const createId = (await hs.states.currentState(roomId)).get(stateKey("m.room.create", ""));
+  const create = createId === undefined ? undefined : await hs.events.getEvent(createId);
+  if (!create) return;
+  for (const c of creators(create.event, rules)) {
+    if (Object.hasOwn(content.users, c)) throw badJson(`users must not list the room creator ${c}`);
+  }
+}
 
 /**
  * What a local user may publish as the room's canonical alias: well-formed
@@ -196,6 +208,9 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
     const roomId = ctx.params.roomId;
     await access.requireRoom(roomId);
     if (type === "m.room.canonical_alias" && sk === "") await checkCanonicalAlias(hs, roomId, content);
+    // A room has one create event, made with it (the auth rules would refuse another; this says why, as a bad request).
+    if (type === "m.room.create") throw badJson("A room's m.room.create event cannot be replaced");
+    if (type === "m.room.power_levels" && sk === "") await checkCreatorsNotListed(hs, roomId, content);
     // The same content from the same sender again: answer the event already there (as Synapse).
     const existingId = (await hs.states.currentState(roomId)).get(stateKey(type, sk));
     if (existingId) {

@@ -8,6 +8,7 @@ import type Router from "@koa/router";
 import { UnknownRoomError } from "../engine/local-events.js";
 import { AuthError, EventFormatError, EventTooLargeError } from "../room/types.js";
 import { MatrixError, unrecognized } from "./errors.js";
+import { CanonicalJsonError } from "../crypto/canonical-json.js";
 import type { Logger } from "../logger.js";
 
 const CORS_HEADERS: Record<string, string> = {
@@ -62,6 +63,8 @@ function toMatrixError(err: unknown): MatrixError {
   if (err instanceof AuthError) return new MatrixError(403, "M_FORBIDDEN", err.message);
   if (err instanceof EventTooLargeError) return new MatrixError(413, "M_TOO_LARGE", err.message);
   if (err instanceof EventFormatError) return new MatrixError(400, "M_BAD_JSON", err.message);
+  // Content that has no canonical JSON form (floats, integers beyond ±2^53) cannot be signed into an event.
+  if (err instanceof CanonicalJsonError) return new MatrixError(400, "M_BAD_JSON", err.message);
   if (err instanceof UnknownRoomError) return new MatrixError(404, "M_NOT_FOUND", err.message);
   return new MatrixError(500, "M_UNKNOWN", "Internal server error");
 }

@@ -177,6 +177,22 @@ for (const engine of ENGINES) {
       assert.equal(ok.status, 200, JSON.stringify(ok.body));
     });
 
+    it("refuses content without canonical JSON, a second create event, and v12 power levels listing a creator, as 400 M_BAD_JSON", async () => {
+      const room = await createRoom(ann, { room_version: "12" });
+      const float = await h.call("PUT", `${V3}/rooms/${e(room)}/send/m.room.message/f${++txn}`, { msgtype: "m.text", body: "x", n: 1.5 }, ann.access_token);
+      assert.equal(float.status, 400);
+      assert.equal(float.body.errcode, "M_BAD_JSON");
+      const big = await h.call("PUT", `${V3}/rooms/${e(room)}/state/m.room.power_levels`, '{"users":{"@x:conformance.test":9007199254740992}}', ann.access_token);
+      assert.equal(big.status, 400);
+      assert.equal(big.body.errcode, "M_BAD_JSON");
+      const create = await putState(ann, room, "m.room.create", { room_version: "12", entropy: 1 });
+      assert.equal(create.status, 400);
+      const listed = await putState(ann, room, "m.room.power_levels", { users: { [ann.user_id]: 100 } });
+      assert.equal(listed.status, 400);
+      assert.equal(listed.body.errcode, "M_BAD_JSON");
+      assert.equal((await putState(ann, room, "m.room.power_levels", { users: { [ben.user_id]: 50 } })).status, 200);
+    });
+
     it("refuses device keys missing their required fields as M_BAD_JSON", async () => {
       const res = await h.call("POST", `${V3}/keys/upload`, { device_keys: { user_id: ann.user_id, device_id: ann.device_id } }, ann.access_token);
       assert.equal(res.status, 400);
