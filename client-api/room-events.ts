@@ -350,16 +350,26 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
     // A page with events always says where the next one starts (one more request then finds nothing and no end), as Synapse does.
     if (!exhausted || chunk.length > 0) out.end = formatRoomPosition(cursor);
     if (filter.lazyLoadMembers && chunk.length) {
-      // Members of the chunk's senders, from the state at the chunk's last event.
-      const last = await hs.events.getEvent(chunk[chunk.length - 1].eventId);
-      if (last?.stateSnapshot != null) {
-        const snap = await hs.states.getSnapshot(last.stateSnapshot);
-        const ids = [...new Set(chunk.map((e) => e.sender))]
-          .map((s) => snap.get(stateKey("m.room.member", s)))
-          .filter((id): id is string => id !== undefined);
-        const members = [...(await hs.events.getEvents(ids)).values()].map((s) => s.event);
-        out.state = await access.render(members);
+      // Members of the chunk's senders, from the state at its first event (as Synapse), else at its last:
+      // paging back to the room's start, the first event's state may predate a sender's join.
+      const ids = new Set<string>();
+      const senders = [...new Set(chunk.map((e) => e.sender))];
+      const missing = new Set(senders);
+      for (const at of [chunk[0], chunk[chunk.length - 1]]) {
+        const stored = await hs.events.getEvent(at.eventId);
+        if (stored?.stateSnapshot == null) continue;
+        const snap = await hs.states.getSnapshot(stored.stateSnapshot);
+        for (const sender of [...missing]) {
+          const id = snap.get(stateKey("m.room.member", sender));
+          if (id !== undefined) {
+            ids.add(id);
+            missing.delete(sender);
+          }
+        }
+        if (missing.size === 0) break;
       }
+      const members = [...(await hs.events.getEvents([...ids])).values()].map((s) => s.event);
+      out.state = await access.render(members);
     }
     ctx.body = out;
   });

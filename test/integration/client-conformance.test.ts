@@ -193,6 +193,16 @@ for (const engine of ENGINES) {
       assert.equal((await putState(ann, room, "m.room.power_levels", { users: { [ben.user_id]: 50 } })).status, 200);
     });
 
+    it("lazy-loads the members of a /messages page that reaches back to the room's creation", async () => {
+      const room = await createRoom(ann);
+      const token = (await h.call("GET", `${V3}/sync?timeout=0`, undefined, ann.access_token)).body.next_batch as string;
+      await h.call("PUT", `${V3}/rooms/${e(room)}/send/m.room.message/l${++txn}`, { msgtype: "m.text", body: "later" }, ann.access_token);
+      const filter = e(JSON.stringify({ lazy_load_members: true }));
+      const page = await h.call("GET", `${V3}/rooms/${e(room)}/messages?dir=b&from=${e(token)}&filter=${filter}`, undefined, ann.access_token);
+      assert.equal(page.status, 200, JSON.stringify(page.body));
+      assert.deepEqual(page.body.state.map((ev: { type: string; state_key: string }) => [ev.type, ev.state_key]), [["m.room.member", ann.user_id]]);
+    });
+
     it("refuses device keys missing their required fields as M_BAD_JSON", async () => {
       const res = await h.call("POST", `${V3}/keys/upload`, { device_keys: { user_id: ann.user_id, device_id: ann.device_id } }, ann.access_token);
       assert.equal(res.status, 400);
