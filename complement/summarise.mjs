@@ -52,7 +52,8 @@ function areaOf(pkg, file, name) {
   if (/media/.test(f) || /Media|Thumbnail|Upload|Download/.test(name)) return "Media";
   if (/e2e|keys|device|to_device|key_backup|keychanges|upload_keys|one_time/.test(f)) return "E2EE & devices";
   if (pkg === "tests/csapi") return "Client-Server";
-  if (/^federation_|^v12/.test(f)) return "Federation";
+  if (/^v12/.test(f)) return "Room versions (v12)";
+  if (/^federation_/.test(f)) return "Federation";
   if (/knock|restricted|hierarchy|summary|direct_messaging|room_timestamp/.test(f)) return "Rooms across servers";
   if (/unknown_endpoints/.test(f)) return "Client-Server";
   return "Federation";
