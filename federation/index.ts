@@ -55,7 +55,7 @@ export function createFederation(hs: ServerContext): Federation {
   hs.persister.withinEveryCommit(sender.queueEventInCommit);
   hs.persister.onPersisted(sender.afterPersist);
   queueEphemeralEdus(hs, sender);
-  registerRoomRoutes(router, hs, keys);
+  registerRoomRoutes(router, hs, keys, sender);
   registerMediaRoutes(router, hs, keys);
   registerTransactions(router, hs, keys, (origin) => sender.markAlive(origin));
 

@@ -18,6 +18,7 @@ import { AuthError, EventFormatError, stateKey, type JsonObject, type PDU, type 
 import { getRoomVersion, type RoomVersionRules } from "../src/room/versions.js";
 import { authenticate, checkServerAcl, type FederationRequest } from "./inbound-auth.js";
 import type { KeyRing } from "./key-ring.js";
+import type { FederationSender } from "./sender.js";
 import { serversOfRoom } from "../src/rooms/public-rooms.js";
 import { strippedStateOf } from "../src/rooms/stripped-state.js";
 import { restrictedJoinAuthoriser } from "../src/rooms/restricted-joins.js";
@@ -32,7 +33,7 @@ export function wirePdu(ev: RoomEvent): JsonObject {
   return pdu as JsonObject;
 }
 
-export function registerRoomRoutes(router: Router, hs: ServerContext, keys: KeyRing): void {
+export function registerRoomRoutes(router: Router, hs: ServerContext, keys: KeyRing, sender: FederationSender): void {
   const rulesOf = async (roomId: string): Promise<RoomVersionRules> => {
     const version = await hs.rooms.version(roomId);
     const rules = version === undefined ? undefined : getRoomVersion(version);
@@ -169,6 +170,7 @@ export function registerRoomRoutes(router: Router, hs: ServerContext, keys: KeyR
     const rules = await rulesOf(roomId);
     await checkServerAcl(hs, roomId, req.origin);
     const event = await acceptMembership(hs, req, rules, roomId, eventId, "join");
+    await sender.relay(event, req.origin);
     const state = await stateBeforeEvent(event, rules);
     const stateEvents = [...(await hs.events.getEvents(state.values())).values()].map((s) => s.event);
     const chain = await authChainOf([...state.values(), event.eventId]);
@@ -201,7 +203,8 @@ export function registerRoomRoutes(router: Router, hs: ServerContext, keys: KeyR
     const req = await authenticate(ctx, hs, keys);
     const rules = await rulesOf(ctx.params.roomId);
     await checkServerAcl(hs, ctx.params.roomId, req.origin);
-    await acceptMembership(hs, req, rules, ctx.params.roomId, ctx.params.eventId, "leave");
+    const event = await acceptMembership(hs, req, rules, ctx.params.roomId, ctx.params.eventId, "leave");
+    await sender.relay(event, req.origin);
   };
   router.put(`${V2}/send_leave/:roomId/:eventId`, async (ctx) => {
     await sendLeave(ctx);
@@ -229,7 +232,8 @@ export function registerRoomRoutes(router: Router, hs: ServerContext, keys: KeyR
     const req = await authenticate(ctx, hs, keys);
     const rules = await rulesOf(ctx.params.roomId);
     await checkServerAcl(hs, ctx.params.roomId, req.origin);
-    await acceptMembership(hs, req, rules, ctx.params.roomId, ctx.params.eventId, "knock");
+    const event = await acceptMembership(hs, req, rules, ctx.params.roomId, ctx.params.eventId, "knock");
+    await sender.relay(event, req.origin);
     ctx.body = { knock_room_state: await strippedStateOf(hs, ctx.params.roomId) };
   });
 
