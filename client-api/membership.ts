@@ -116,6 +116,10 @@ export function registerMembership(router: Router, hs: ServerContext, store: Roo
       }
     }
     await store.unforget(me.userId, roomId);
+    // Joining an upgraded room: the user's push rules for the room it replaced carry over.
+    const createId = (await hs.states.currentState(roomId)).get(stateKey("m.room.create", ""));
+    const predecessor = createId === undefined ? undefined : ((await hs.events.getEvent(createId))?.event.content.predecessor as JsonObject | undefined)?.room_id;
+    if (typeof predecessor === "string") await hs.push.rules.copyRoomRules(me.userId, predecessor, roomId);
     ctx.body = { room_id: roomId };
   };
   router.post(`${PREFIX}/join/:roomIdOrAlias`, (ctx) => join(ctx, ctx.params.roomIdOrAlias));

@@ -191,5 +191,8 @@ export async function createRoom(
     const content = await memberContent(hs, invitee, "invite", isDirect === true ? { is_direct: true } : {});
     await sendInvite(hs, roomId, creator, invitee, content);
   }
+  // A room made as another's successor (an upgrade by hand): the creator's rules for the old room carry over.
+  const predecessor = (creationContent.predecessor as JsonObject | undefined)?.room_id;
+  if (typeof predecessor === "string") await hs.push.rules.copyRoomRules(creator, predecessor, roomId);
   return roomId;
 }
