@@ -29,7 +29,10 @@ export async function restrictedJoinAuthoriser(hs: ServerContext, rules: RoomVer
   let allowed = false;
   for (const a of allow) {
     if (typeof a !== "object" || a === null || Array.isArray(a) || a.type !== "m.room_membership" || typeof a.room_id !== "string") continue;
-    if ((await hs.states.membershipOf(a.room_id, userId)) === "join") allowed = true;
+    // Only a room we are still in tells us who is in it now: after our last member left, what we hold of it is stale.
+    if ((await hs.states.membershipOf(a.room_id, userId)) !== "join") continue;
+    const here = await hs.states.membersOfRoom(a.room_id, "join");
+    if (here.some((u) => serverNameOf(u) === hs.config.server_name)) allowed = true;
   }
   if (!allowed) throw new MatrixError(400, "M_UNABLE_TO_AUTHORISE_JOIN", "The user is not in any room the join rules allow (that this server knows of)");
   const lookup = await hs.stateReader.authLookup(current, [["m.room.create", ""], ["m.room.power_levels", ""]]);
