@@ -67,6 +67,7 @@ interface EventFilter {
   notTypes?: string[];
   senders?: string[];
   notSenders?: string[];
+  containsUrl?: boolean;
   lazyLoadMembers: boolean;
 }
 
@@ -89,7 +90,9 @@ function parseFilter(raw: unknown): EventFilter {
   if (typeof f !== "object" || f === null || Array.isArray(f)) throw invalidParam("filter must be a JSON object");
   const o = f as Record<string, unknown>;
   if (o.lazy_load_members !== undefined && typeof o.lazy_load_members !== "boolean") throw invalidParam("lazy_load_members must be a boolean");
+  if (o.contains_url !== undefined && typeof o.contains_url !== "boolean") throw invalidParam("contains_url must be a boolean");
   return {
+    containsUrl: o.contains_url as boolean | undefined,
     types: stringList(o.types, "types"),
     notTypes: stringList(o.not_types, "not_types"),
     senders: stringList(o.senders, "senders"),
@@ -110,6 +113,8 @@ function passes(f: EventFilter, ev: RoomEvent): boolean {
   if (f.types && !f.types.some((p) => typeMatches(p, ev.type))) return false;
   if (f.notSenders?.includes(ev.sender)) return false;
   if (f.senders && !f.senders.includes(ev.sender)) return false;
+  // contains_url: true keeps only events with a content.url string, false only those without.
+  if (f.containsUrl !== undefined && (typeof ev.content.url === "string") !== f.containsUrl) return false;
   return true;
 }
 

@@ -203,6 +203,19 @@ for (const engine of ENGINES) {
       assert.deepEqual(page.body.state.map((ev: { type: string; state_key: string }) => [ev.type, ev.state_key]), [["m.room.member", ann.user_id]]);
     });
 
+    it("applies a contains_url filter to /messages", async () => {
+      const room = await createRoom(ann);
+      await h.call("PUT", `${V3}/rooms/${e(room)}/send/m.room.message/u${++txn}`, { msgtype: "m.file", body: "f", url: "mxc://x/y" }, ann.access_token);
+      await h.call("PUT", `${V3}/rooms/${e(room)}/send/m.room.message/u${++txn}`, { msgtype: "m.text", body: "no url" }, ann.access_token);
+      const page = (filter: unknown) => h.call("GET", `${V3}/rooms/${e(room)}/messages?dir=b&filter=${e(JSON.stringify(filter))}`, undefined, ann.access_token);
+      const withUrl = (await page({ contains_url: true })).body;
+      assert.deepEqual(withUrl.chunk.map((ev: { content: { body: string } }) => ev.content.body), ["f"]);
+      assert.equal(typeof withUrl.end, "string");
+      const without = (await page({ contains_url: false })).body.chunk as { content: { url?: string } }[];
+      assert.ok(without.length > 1 && without.every((ev) => ev.content.url === undefined));
+      assert.equal((await page({ contains_url: "yes" })).status, 400);
+    });
+
     it("refuses device keys missing their required fields as M_BAD_JSON", async () => {
       const res = await h.call("POST", `${V3}/keys/upload`, { device_keys: { user_id: ann.user_id, device_id: ann.device_id } }, ann.access_token);
       assert.equal(res.status, 400);
