@@ -131,9 +131,17 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
   const relations = new RelationStore(hs.db);
   const aggregator = new RelationAggregator(hs, relations);
   /** Events as a user is shown them: redactions applied, bundled aggregations added (one batch per page). */
-  const show = async (userId: string, events: RoomEvent[]): Promise<JsonObject[]> => {
+  const show = async (me: Requester, events: RoomEvent[]): Promise<JsonObject[]> => {
     const rendered = await access.render(events);
-    await aggregator.bundle(userId, events, rendered);
+    await aggregator.bundle(me.userId, events, rendered);
+    // The device that sent an event sees its transaction id on it (unsigned.transaction_id), here as in /sync.
+    const own = events.filter((e) => e.sender === me.userId).map((e) => e.eventId);
+    const txnIds = own.length && me.deviceId ? await store.txnIdsOf(me.userId, me.deviceId, own) : new Map<string, string>();
+    for (let i = 0; i < events.length; i++) {
+      const txnId = txnIds.get(events[i].eventId);
+      if (txnId === undefined) continue;
+      rendered[i].unsigned = { ...((rendered[i].unsigned as JsonObject | undefined) ?? {}), transaction_id: txnId };
+    }
     return rendered;
   };
 
@@ -262,7 +270,7 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
     if (!stored || stored.event.roomId !== roomId || stored.rejectedReason !== null || stored.outlier) throw missing();
     const visible = await visibleEvents(hs, me.userId, roomId, [stored.event]);
     if (visible.length === 0) throw missing(); // not visible: indistinguishable from absent, as Synapse
-    ctx.body = (await show(me.userId, visible))[0];
+    ctx.body = (await show(me, visible))[0];
   });
 
   router.get(`${PREFIX}/rooms/:roomId/members`, async (ctx) => {
@@ -351,7 +359,7 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
       }
     }
 
-    const out: JsonObject = { start: fromRaw ?? formatRoomPosition(from), chunk: await show(me.userId, chunk) };
+    const out: JsonObject = { start: fromRaw ?? formatRoomPosition(from), chunk: await show(me, chunk) };
     // A page with events always says where the next one starts (one more request then finds nothing and no end), as Synapse does.
     if (!exhausted || chunk.length > 0) out.end = formatRoomPosition(cursor);
     if (filter.lazyLoadMembers && chunk.length) {
@@ -424,7 +432,7 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
       stateEvents = stateEvents.filter((e) => e.type !== "m.room.member" || senders.has(e.stateKey ?? ""));
     }
     // One batch of aggregations for the event and both sides.
-    const all = await show(me.userId, [stored.event, ...before, ...after]);
+    const all = await show(me, [stored.event, ...before, ...after]);
     ctx.body = {
       event: all[0],
       events_before: all.slice(1, 1 + before.length),

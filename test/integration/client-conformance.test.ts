@@ -216,6 +216,19 @@ for (const engine of ENGINES) {
       assert.equal((await page({ contains_url: "yes" })).status, 400);
     });
 
+    it("shows the sending device its transaction id on /event and /messages, and no one else", async () => {
+      const room = await createRoom(ann, { preset: "public_chat" });
+      await h.call("POST", `${V3}/join/${e(room)}`, {}, ben.access_token);
+      const sent = await h.call("PUT", `${V3}/rooms/${e(room)}/send/m.room.message/mytxn${++txn}`, { msgtype: "m.text", body: "t" }, ann.access_token);
+      const id = sent.body.event_id as string;
+      const mine = await h.call("GET", `${V3}/rooms/${e(room)}/event/${e(id)}`, undefined, ann.access_token);
+      assert.equal(mine.body.unsigned.transaction_id, `mytxn${txn}`);
+      const page = await h.call("GET", `${V3}/rooms/${e(room)}/messages?dir=b&limit=1`, undefined, ann.access_token);
+      assert.equal(page.body.chunk[0].unsigned.transaction_id, `mytxn${txn}`);
+      const theirs = await h.call("GET", `${V3}/rooms/${e(room)}/event/${e(id)}`, undefined, ben.access_token);
+      assert.equal(theirs.body.unsigned?.transaction_id, undefined);
+    });
+
     it("refuses device keys missing their required fields as M_BAD_JSON", async () => {
       const res = await h.call("POST", `${V3}/keys/upload`, { device_keys: { user_id: ann.user_id, device_id: ann.device_id } }, ann.access_token);
       assert.equal(res.status, 400);
