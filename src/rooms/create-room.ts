@@ -111,6 +111,13 @@ export async function createRoom(
     const extra = Array.isArray(create.additional_creators) ? (create.additional_creators as JsonValue[]) : [];
     create.additional_creators = [...new Set([...extra, ...invites])];
   }
+  // v12: creators hold infinite power and may not be listed in power levels; an override that lists one is a bad request, refused before anything is made.
+  if (rules.privilegedCreators && isObject(plOverride?.users)) {
+    const creators = [creator, ...(Array.isArray(create.additional_creators) ? create.additional_creators : [])];
+    for (const c of creators) {
+      if (typeof c === "string" && Object.hasOwn(plOverride.users, c)) throw badJson(`power_level_content_override.users must not list the room creator ${c}`);
+    }
+  }
   let created;
   try {
     created = await hs.localEvents.createRoom(creator, version, create);

@@ -191,6 +191,12 @@ for (const engine of ENGINES) {
       assert.equal(listed.status, 400);
       assert.equal(listed.body.errcode, "M_BAD_JSON");
       assert.equal((await putState(ann, room, "m.room.power_levels", { users: { [ben.user_id]: 50 } })).status, 200);
+      // Nor may createRoom's override list the creator, and nothing is made.
+      const before = await server.context.db.knex("rooms").count({ n: "*" }).first();
+      const override = await h.call("POST", `${V3}/createRoom`, { room_version: "12", power_level_content_override: { users: { [ann.user_id]: 100 } } }, ann.access_token);
+      assert.equal(override.status, 400);
+      assert.equal(override.body.errcode, "M_BAD_JSON");
+      assert.deepEqual(await server.context.db.knex("rooms").count({ n: "*" }).first(), before);
     });
 
     it("lazy-loads the members of a /messages page that reaches back to the room's creation", async () => {
