@@ -13,6 +13,7 @@ import { optionalObject, optionalString, requireString } from "../src/http/param
 import { isValidRoomAlias, serverNameOf } from "../src/room/identifiers.js";
 import { powerLevelsOf, requiredLevelIn, userPowerLevel } from "../src/room/power-levels.js";
 import { RoomClientStore } from "../src/rooms/room-data.js";
+import { stateKey, type JsonObject } from "../src/room/types.js";
 import { publicRooms, serversOfRoom } from "../src/rooms/public-rooms.js";
 
 const PREFIX = "/_matrix/client/v3";
@@ -48,14 +49,43 @@ export function registerDirectory(router: Router, hs: ServerContext): void {
     ctx.body = { room_id: row.roomId, servers: await serversOfRoom(hs, row.roomId) };
   });
 
+  // Room moderators: joined, with the power to set the room's canonical alias.
+  const maySetCanonicalAlias = async (roomId: string, userId: string): Promise<boolean> => {
+    if ((await hs.states.membershipOf(roomId, userId)) !== "join") return false;
+    const rules = await hs.localEvents.rulesOf(roomId);
+    const current = await hs.states.currentState(roomId);
+    const lookup = await hs.stateReader.authLookup(current, [["m.room.create", ""], ["m.room.power_levels", ""]]);
+    return userPowerLevel(lookup, userId, rules) >= requiredLevelIn(powerLevelsOf(lookup, rules), "m.room.canonical_alias", "");
+  };
+
+  // A deleted alias no longer names the room: it leaves the canonical alias event too, sent by the deleter when they may (else left as it is).
+  const dropFromCanonicalAlias = async (roomId: string, alias: string, userId: string): Promise<void> => {
+    const id = (await hs.states.currentState(roomId)).get(stateKey("m.room.canonical_alias", ""));
+    const current = id === undefined ? undefined : (await hs.events.getEvent(id))?.event.content;
+    if (!current) return;
+    const alt = Array.isArray(current.alt_aliases) ? current.alt_aliases : undefined;
+    if (current.alias !== alias && !alt?.includes(alias)) return;
+    const content: JsonObject = { ...current };
+    if (content.alias === alias) delete content.alias;
+    if (alt) content.alt_aliases = alt.filter((a) => a !== alias);
+    try {
+      await hs.localEvents.send(roomId, { type: "m.room.canonical_alias", stateKey: "", sender: userId, content });
+    } catch (err) {
+      hs.log.info("canonical alias left as it was after an alias was deleted", { roomId, alias, err: String(err) });
+    }
+  };
+
   router.delete(`${PREFIX}/directory/room/:roomAlias`, async (ctx) => {
     const me = await requireUser(ctx, hs.accounts);
     const alias = parseAlias(ctx.params.roomAlias);
     const row = await hs.aliases.get(alias);
     if (!row) throw notFound("Room alias not found");
     const admin = (await hs.accounts.getUser(me.userId))?.admin ?? false;
-    if (row.creator !== me.userId && !admin) throw forbidden("Only the alias's creator or a server admin may delete it");
+    if (row.creator !== me.userId && !admin && !(await maySetCanonicalAlias(row.roomId, me.userId))) {
+      throw forbidden("Only the alias's creator, a room moderator or a server admin may delete it");
+    }
     await hs.aliases.delete(alias);
+    await dropFromCanonicalAlias(row.roomId, alias, me.userId);
     ctx.body = {};
   });
 

@@ -11,8 +11,9 @@ import { canonicalJson } from "../src/crypto/canonical-json.js";
 import { requireUser, type Requester } from "../src/http/auth.js";
 import { readJsonObject } from "../src/http/body.js";
 import { MatrixError, badJson, forbidden, invalidParam, notFound } from "../src/http/errors.js";
-import { powerLevelsOf, userPowerLevel } from "../src/room/power-levels.js";
+import { creators, powerLevelsOf, userPowerLevel } from "../src/room/power-levels.js";
 import { stateKey, type JsonObject, type RoomEvent } from "../src/room/types.js";
+import { isValidRoomAlias, serverNameOf } from "../src/room/identifiers.js";
 import type { RoomAccess } from "../src/rooms/access.js";
 import type { RoomClientStore } from "../src/rooms/room-data.js";
 import { visibleEvents } from "../src/rooms/visibility.js";
@@ -25,11 +26,48 @@ import { RelationStore } from "../src/storage/relation-store.js";
 const PREFIX = "/_matrix/client/v3";
 const MAX_LIMIT = 1000;
 
+/** v12 (privileged creators): creators hold infinite power, so power levels that list them are malformed (400, as Synapse). */
+async function checkCreatorsNotListed(hs: ServerContext, roomId: string, content: JsonObject): Promise<void> {
+  const rules = await hs.localEvents.rulesOf(roomId);
+  if (!rules.privilegedCreators || typeof content.users !== "object" || content.users === null) return;
+  const createId = (await hs.states.currentState(roomId)).get(stateKey("m.room.create", ""));
+  const create = createId === undefined ? undefined : await hs.events.getEvent(createId);
+  if (!create) return;
+  for (const c of creators(create.event, rules)) {
+    if (Object.hasOwn(content.users, c)) throw badJson(`users must not list the room creator ${c}`);
+  }
+}
+
+/**
+ * What a local user may publish as the room's canonical alias: well-formed
+ * aliases, and those of this server existing and pointing at this room
+ * (400 M_INVALID_PARAM / M_BAD_ALIAS otherwise), as the spec asks servers
+ * to check. Other servers' aliases are taken as given.
+ */
+async function checkCanonicalAlias(hs: ServerContext, roomId: string, content: JsonObject): Promise<void> {
+  const aliases: unknown[] = [];
+  if (content.alias !== undefined && content.alias !== null) aliases.push(content.alias);
+  if (content.alt_aliases !== undefined) {
+    if (!Array.isArray(content.alt_aliases)) throw invalidParam("alt_aliases must be a list of aliases");
+    aliases.push(...content.alt_aliases);
+  }
+  for (const alias of aliases) {
+    if (typeof alias !== "string" || !isValidRoomAlias(alias)) throw invalidParam(`${JSON.stringify(alias)} is not a valid room alias`);
+  }
+  for (const alias of aliases as string[]) {
+    if (serverNameOf(alias) !== hs.config.server_name) continue;
+    const row = await hs.aliases.get(alias);
+    if (!row) throw new MatrixError(400, "M_BAD_ALIAS", `Room alias ${alias} does not exist`);
+    if (row.roomId !== roomId) throw new MatrixError(400, "M_BAD_ALIAS", `Room alias ${alias} points to another room`);
+  }
+}
+
 interface EventFilter {
   types?: string[];
   notTypes?: string[];
   senders?: string[];
   notSenders?: string[];
+  containsUrl?: boolean;
   lazyLoadMembers: boolean;
 }
 
@@ -52,7 +90,9 @@ function parseFilter(raw: unknown): EventFilter {
   if (typeof f !== "object" || f === null || Array.isArray(f)) throw invalidParam("filter must be a JSON object");
   const o = f as Record<string, unknown>;
   if (o.lazy_load_members !== undefined && typeof o.lazy_load_members !== "boolean") throw invalidParam("lazy_load_members must be a boolean");
+  if (o.contains_url !== undefined && typeof o.contains_url !== "boolean") throw invalidParam("contains_url must be a boolean");
   return {
+    containsUrl: o.contains_url as boolean | undefined,
     types: stringList(o.types, "types"),
     notTypes: stringList(o.not_types, "not_types"),
     senders: stringList(o.senders, "senders"),
@@ -73,6 +113,8 @@ function passes(f: EventFilter, ev: RoomEvent): boolean {
   if (f.types && !f.types.some((p) => typeMatches(p, ev.type))) return false;
   if (f.notSenders?.includes(ev.sender)) return false;
   if (f.senders && !f.senders.includes(ev.sender)) return false;
+  // contains_url: true keeps only events with a content.url string, false only those without.
+  if (f.containsUrl !== undefined && (typeof ev.content.url === "string") !== f.containsUrl) return false;
   return true;
 }
 
@@ -89,9 +131,17 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
   const relations = new RelationStore(hs.db);
   const aggregator = new RelationAggregator(hs, relations);
   /** Events as a user is shown them: redactions applied, bundled aggregations added (one batch per page). */
-  const show = async (userId: string, events: RoomEvent[]): Promise<JsonObject[]> => {
+  const show = async (me: Requester, events: RoomEvent[]): Promise<JsonObject[]> => {
     const rendered = await access.render(events);
-    await aggregator.bundle(userId, events, rendered);
+    await aggregator.bundle(me.userId, events, rendered);
+    // The device that sent an event sees its transaction id on it (unsigned.transaction_id), here as in /sync.
+    const own = events.filter((e) => e.sender === me.userId).map((e) => e.eventId);
+    const txnIds = own.length && me.deviceId ? await store.txnIdsOf(me.userId, me.deviceId, own) : new Map<string, string>();
+    for (let i = 0; i < events.length; i++) {
+      const txnId = txnIds.get(events[i].eventId);
+      if (txnId === undefined) continue;
+      rendered[i].unsigned = { ...((rendered[i].unsigned as JsonObject | undefined) ?? {}), transaction_id: txnId };
+    }
     return rendered;
   };
 
@@ -116,8 +166,9 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
   const redact = async (me: Requester, roomId: string, redacts: string, content: JsonObject, record: CommitHook): Promise<string> => {
     await access.requireJoined(roomId, me.userId);
     const target = await hs.events.getEvent(redacts);
-    if (!target || target.event.roomId !== roomId) throw notFound(`Event ${redacts} not found in ${roomId}`);
-    if (target.event.sender !== me.userId) {
+    if (target && target.event.roomId !== roomId) throw notFound(`Event ${redacts} not found in ${roomId}`);
+    // An event we do not hold (another server's we never received) may still be redacted by those who may redact others' events: the redaction goes out for the servers that have it (Complement: TestFederationRedactSendsWithoutEvent).
+    if (!target || target.event.sender !== me.userId) {
       const rules = await hs.localEvents.rulesOf(roomId);
       const current = await hs.states.currentState(roomId);
       const lookup = await hs.stateReader.authLookup(current, [["m.room.create", ""], ["m.room.power_levels", ""]]);
@@ -169,6 +220,10 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
     const content = (await readJsonObject(ctx, limit)) as JsonObject;
     const roomId = ctx.params.roomId;
     await access.requireRoom(roomId);
+    if (type === "m.room.canonical_alias" && sk === "") await checkCanonicalAlias(hs, roomId, content);
+    // A room has one create event, made with it (the auth rules would refuse another; this says why, as a bad request).
+    if (type === "m.room.create") throw badJson("A room's m.room.create event cannot be replaced");
+    if (type === "m.room.power_levels" && sk === "") await checkCreatorsNotListed(hs, roomId, content);
     // The same content from the same sender again: answer the event already there (as Synapse).
     const existingId = (await hs.states.currentState(roomId)).get(stateKey(type, sk));
     if (existingId) {
@@ -215,7 +270,7 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
     if (!stored || stored.event.roomId !== roomId || stored.rejectedReason !== null || stored.outlier) throw missing();
     const visible = await visibleEvents(hs, me.userId, roomId, [stored.event]);
     if (visible.length === 0) throw missing(); // not visible: indistinguishable from absent, as Synapse
-    ctx.body = (await show(me.userId, visible))[0];
+    ctx.body = (await show(me, visible))[0];
   });
 
   router.get(`${PREFIX}/rooms/:roomId/members`, async (ctx) => {
@@ -236,12 +291,18 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
 
   router.get(`${PREFIX}/rooms/:roomId/joined_members`, async (ctx) => {
     const me = await requireUser(ctx, hs.accounts);
-    const state = await access.readableState(ctx.params.roomId, me.userId);
+    // Who is in the room now, for those in it now (or anyone, when world readable): not a former member's view at their leave (Complement: TestRoomState).
+    const roomId = ctx.params.roomId;
+    await access.requireRoom(roomId);
+    if ((await store.membership(roomId, me.userId))?.membership !== "join" && !(await access.isWorldReadable(roomId))) {
+      throw forbidden(`${me.userId} is not in room ${roomId}`);
+    }
+    const state = await hs.states.currentState(roomId);
     const joined: JsonObject = {};
     for (const e of await access.loadState(state)) {
       if (e.type !== "m.room.member" || e.content.membership !== "join" || e.stateKey === undefined) continue;
       const entry: JsonObject = {};
-      // Absent fields are left out (the spec's schema has them as strings, not null).
+      // Absent fields are left out: the spec's schema has them as strings, so not null as Synapse sends (Complement's TestRoomState wants avatar_url present).
       if (typeof e.content.displayname === "string") entry.display_name = e.content.displayname;
       if (typeof e.content.avatar_url === "string") entry.avatar_url = e.content.avatar_url;
       joined[e.stateKey] = entry;
@@ -252,6 +313,10 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
   router.get(`${PREFIX}/rooms/:roomId/messages`, async (ctx) => {
     const me = await requireUser(ctx, hs.accounts);
     const roomId = ctx.params.roomId;
+    // Who may read comes before what was asked: a room unknown here or forgotten is 403, as Synapse answers (Complement: TestRoomForget, TestFetchMessagesFromNonExistentRoom).
+    if ((await hs.rooms.version(roomId)) === undefined) throw forbidden(`${me.userId} is not in room ${roomId}`);
+    await access.requireTimelineAccess(roomId, me.userId);
+    if ((await store.forgottenRooms(me.userId)).has(roomId)) throw forbidden(`${me.userId} has forgotten room ${roomId}`);
     const dirRaw = queryString(ctx, "dir");
     if (dirRaw === undefined) throw new MatrixError(400, "M_MISSING_PARAM", "dir is required");
     if (dirRaw !== "b" && dirRaw !== "f") throw invalidParam("dir must be b or f");
@@ -267,7 +332,6 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
     const from = fromRaw !== undefined ? parseRoomPosition(fromRaw) : dir === "b" ? hs.eventStream.position : 0;
     const to = toRaw !== undefined ? parseRoomPosition(toRaw) : undefined;
     const filter = parseFilter(ctx.query.filter);
-    await access.requireTimelineAccess(roomId, me.userId);
 
     const chunk: RoomEvent[] = [];
     let cursor = from;
@@ -295,19 +359,30 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
       }
     }
 
-    const out: JsonObject = { start: fromRaw ?? formatRoomPosition(from), chunk: await show(me.userId, chunk) };
-    if (!exhausted) out.end = formatRoomPosition(cursor);
+    const out: JsonObject = { start: fromRaw ?? formatRoomPosition(from), chunk: await show(me, chunk) };
+    // A page with events always says where the next one starts (one more request then finds nothing and no end), as Synapse does.
+    if (!exhausted || chunk.length > 0) out.end = formatRoomPosition(cursor);
     if (filter.lazyLoadMembers && chunk.length) {
-      // Members of the chunk's senders, from the state at the chunk's last event.
-      const last = await hs.events.getEvent(chunk[chunk.length - 1].eventId);
-      if (last?.stateSnapshot != null) {
-        const snap = await hs.states.getSnapshot(last.stateSnapshot);
-        const ids = [...new Set(chunk.map((e) => e.sender))]
-          .map((s) => snap.get(stateKey("m.room.member", s)))
-          .filter((id): id is string => id !== undefined);
-        const members = [...(await hs.events.getEvents(ids)).values()].map((s) => s.event);
-        out.state = await access.render(members);
+      // Members of the chunk's senders, from the state at its first event (as Synapse), else at its last:
+      // paging back to the room's start, the first event's state may predate a sender's join.
+      const ids = new Set<string>();
+      const senders = [...new Set(chunk.map((e) => e.sender))];
+      const missing = new Set(senders);
+      for (const at of [chunk[0], chunk[chunk.length - 1]]) {
+        const stored = await hs.events.getEvent(at.eventId);
+        if (stored?.stateSnapshot == null) continue;
+        const snap = await hs.states.getSnapshot(stored.stateSnapshot);
+        for (const sender of [...missing]) {
+          const id = snap.get(stateKey("m.room.member", sender));
+          if (id !== undefined) {
+            ids.add(id);
+            missing.delete(sender);
+          }
+        }
+        if (missing.size === 0) break;
       }
+      const members = [...(await hs.events.getEvents([...ids])).values()].map((s) => s.event);
+      out.state = await access.render(members);
     }
     ctx.body = out;
   });
@@ -357,7 +432,7 @@ export function registerRoomEvents(router: Router, hs: ServerContext, store: Roo
       stateEvents = stateEvents.filter((e) => e.type !== "m.room.member" || senders.has(e.stateKey ?? ""));
     }
     // One batch of aggregations for the event and both sides.
-    const all = await show(me.userId, [stored.event, ...before, ...after]);
+    const all = await show(me, [stored.event, ...before, ...after]);
     ctx.body = {
       event: all[0],
       events_before: all.slice(1, 1 + before.length),

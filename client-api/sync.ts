@@ -12,12 +12,44 @@ import { EMPTY_FILTER, parseSyncFilter, type SyncFilter } from "../src/sync/filt
 import { parseSyncToken } from "../src/sync/tokens.js";
 import { Lru } from "../src/util/lru.js";
 import { pairKey } from "../src/util/pair-key.js";
+import { isValidUserId } from "../src/room/identifiers.js";
 
 const PREFIX = "/_matrix/client/v3";
 /** Longest long-poll we hold, whatever the client asks. */
 const MAX_TIMEOUT_MS = 300_000;
 /** Parsed stored filters held in memory (one or two per client). */
 const FILTER_CACHE_SIZE = 20_000;
+
+/**
+ * Room and user ids in a filter to be stored must be ids (400 M_INVALID_PARAM
+ * otherwise), so a mistyped filter is refused when made rather than
+ * silently matching nothing later (Complement: TestFilter).
+ */
+function checkFilterIds(filter: Record<string, unknown>): void {
+  const obj = (v: unknown): Record<string, unknown> | undefined =>
+    typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  const ids = (f: Record<string, unknown> | undefined, where: string) => {
+    if (!f) return;
+    for (const key of ["rooms", "not_rooms"]) {
+      const list = f[key];
+      if (Array.isArray(list)) for (const id of list) if (typeof id !== "string" || !isValidRoomId(id)) throw new MatrixError(400, "M_INVALID_PARAM", `${where}.${key}: ${JSON.stringify(id)} is not a room id`);
+    }
+    for (const key of ["senders", "not_senders"]) {
+      const list = f[key];
+      if (Array.isArray(list)) for (const id of list) if (typeof id !== "string" || !isValidUserId(id)) throw new MatrixError(400, "M_INVALID_PARAM", `${where}.${key}: ${JSON.stringify(id)} is not a user id`);
+    }
+  };
+  const room = obj(filter.room);
+  ids(room, "room");
+  for (const part of ["timeline", "state", "ephemeral", "account_data"]) ids(obj(room?.[part]), `room.${part}`);
+  ids(obj(filter.presence), "presence");
+  ids(obj(filter.account_data), "account_data");
+}
+
+/** !opaque:server before v12, !hash after: a leading "!" and something after it, no NUL. */
+function isValidRoomId(id: string): boolean {
+  return id.length > 1 && id.startsWith("!") && !id.includes("\u0000") && Buffer.byteLength(id, "utf8") <= 255;
+}
 
 export function registerSync(router: Router, hs: ServerContext): void {
   const builder = new SyncBuilder(hs);
@@ -29,6 +61,7 @@ export function registerSync(router: Router, hs: ServerContext): void {
     const body = await readJsonObject(ctx, hs.config.max_request_body_bytes);
     if (ctx.params.userId !== me.userId) throw forbidden("Cannot create filters for other users");
     parseSyncFilter(body);
+    checkFilterIds(body);
     const [row] = await hs.db.knex("filters").insert({ user_id: me.userId, json: JSON.stringify(body) }).returning("filter_id");
     const id = typeof row === "object" ? (row as { filter_id: number }).filter_id : row;
     ctx.body = { filter_id: String(id) };

@@ -67,6 +67,7 @@ export class InteractiveAuth {
       try {
         await check(authDict);
       } catch (err) {
+        if (err instanceof NotYours) throw new MatrixError(403, "M_FORBIDDEN", err.message);
         if (err instanceof MatrixError) throw challenge(err);
         throw err;
       }
@@ -98,6 +99,9 @@ export class UiaRequired extends MatrixError {
   }
 }
 
+/** A stage completed for someone other than the user the action is for. */
+class NotYours extends Error {}
+
 /**
  * Re-authentication of a signed-in user before a sensitive action (changing
  * the password, deleting devices, replacing cross-signing keys): the
@@ -113,7 +117,9 @@ function passwordStage(hs: ServerContext, userId: string): StageCheck {
     const identifier = auth.identifier as Record<string, unknown> | undefined;
     const given = typeof identifier?.user === "string" ? identifier.user : typeof auth.user === "string" ? auth.user : undefined;
     const claimed = given === undefined ? userId : given.startsWith("@") ? given : `@${given}:${hs.config.server_name}`;
-    if (claimed !== userId || typeof auth.password !== "string" || !(await hs.accounts.checkPassword(userId, auth.password))) {
+    // Another user's credentials cannot authorise this user's action, however right they are: a refusal, not a new challenge.
+    if (claimed !== userId) throw new NotYours("The authenticated user is not the one this action is for");
+    if (typeof auth.password !== "string" || !(await hs.accounts.checkPassword(userId, auth.password))) {
       throw forbidden("Invalid password");
     }
   };

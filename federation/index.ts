@@ -11,7 +11,8 @@ import { publicRooms, serversOfRoom } from "../src/rooms/public-rooms.js";
 import { RoomClientStore } from "../src/rooms/room-data.js";
 import { readJsonObject } from "../src/http/body.js";
 import { MatrixError, badJson, notFound } from "../src/http/errors.js";
-import { isValidServerName, serverNameOf } from "../src/room/identifiers.js";
+import { isValidServerName, isValidUserId, serverNameOf } from "../src/room/identifiers.js";
+import { canonicalJson } from "../src/crypto/canonical-json.js";
 import type { JsonObject } from "../src/room/types.js";
 import { FederationClient } from "./client.js";
 import { authenticate, checkServerAcl } from "./inbound-auth.js";
@@ -54,7 +55,7 @@ export function createFederation(hs: ServerContext): Federation {
   hs.persister.withinEveryCommit(sender.queueEventInCommit);
   hs.persister.onPersisted(sender.afterPersist);
   queueEphemeralEdus(hs, sender);
-  registerRoomRoutes(router, hs, keys);
+  registerRoomRoutes(router, hs, keys, sender);
   registerMediaRoutes(router, hs, keys);
   registerTransactions(router, hs, keys, (origin) => sender.markAlive(origin));
 
@@ -66,12 +67,13 @@ export function createFederation(hs: ServerContext): Federation {
   });
 
   // ---- keys: unauthenticated by design (they are how authentication starts) ----
-  router.get("/_matrix/key/v2/server", (ctx) => {
-    ctx.body = keys.ownKeys();
-  });
-  router.get("/_matrix/key/v2/server/:keyId", (ctx) => {
-    ctx.body = keys.ownKeys();
-  });
+  // Sent as canonical JSON: a checker may verify the signature over the bytes it received, signatures removed.
+  const ownKeys = (ctx: import("koa").Context) => {
+    ctx.type = "application/json";
+    ctx.body = canonicalJson(keys.ownKeys());
+  };
+  router.get("/_matrix/key/v2/server", ownKeys);
+  router.get("/_matrix/key/v2/server/:keyId", ownKeys);
   router.get("/_matrix/key/v2/query/:serverName", async (ctx) => {
     const held = isValidServerName(ctx.params.serverName) ? await keys.heldKeys(ctx.params.serverName) : undefined;
     ctx.body = { server_keys: held ? [held] : [] };
@@ -99,6 +101,7 @@ export function createFederation(hs: ServerContext): Federation {
     const userId = ctx.query.user_id;
     const field = ctx.query.field;
     if (typeof userId !== "string") throw new MatrixError(400, "M_MISSING_PARAM", "user_id is required");
+    if (!isValidUserId(userId)) throw new MatrixError(400, "M_INVALID_PARAM", "user_id is not a valid user id");
     if (field !== undefined && field !== "displayname" && field !== "avatar_url") throw new MatrixError(400, "M_INVALID_PARAM", "Unknown profile field");
     if (serverNameOf(userId) !== serverName || !(await hs.accounts.userExists(userId))) throw notFound("Profile not found");
     const profile = ((await hs.profiles.get(userId)) ?? {}) as Record<string, string>;

@@ -76,7 +76,10 @@ export function registerMediaRoutes(router: Router, hs: ServerContext, keys: Key
 }
 
 function isUnrecognised(err: unknown): boolean {
-  return err instanceof FederationError && (err.status === 404 || err.status === 400 || err.status === 405) && err.body?.errcode === "M_UNRECOGNIZED";
+  if (!(err instanceof FederationError)) return false;
+  // A 400 that is not a Matrix error is a server that mistook the path for another route (Complement's test servers do): worth the old endpoint too.
+  if (err.status === 400 && err.body?.errcode === undefined) return true;
+  return (err.status === 404 || err.status === 400 || err.status === 405) && err.body?.errcode === "M_UNRECOGNIZED";
 }
 
 /** What our client is told when the origin fails: its "not found" and "not yet" pass on, anything else is a 502. */

@@ -101,7 +101,12 @@ export class FederationRemote implements RemoteServers {
       const state = new Map<string, string>();
       for (const e of stored) if (stateIds.has(e.eventId) && e.stateKey !== undefined && e.roomId === roomId) state.set(stateKey(e.type, e.stateKey), e.eventId);
       if (!state.has(stateKey("m.room.create", ""))) throw new FederationError(server, 502, undefined, "send_join returned no create event");
-      await this.hs.remoteEvents.persistWithState(joinEvent, state, rules);
+      this.queue.deliveredElsewhere(joinEvent.eventId);
+      try {
+        await this.hs.remoteEvents.persistWithState(joinEvent, state, rules);
+      } finally {
+        this.queue.forgetDelivered(joinEvent.eventId); // when the persist failed before its hook ran
+      }
       await this.hs.remoteInvites.forget(roomId, userId);
       return roomId;
     });

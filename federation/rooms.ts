@@ -18,8 +18,10 @@ import { AuthError, EventFormatError, stateKey, type JsonObject, type PDU, type 
 import { getRoomVersion, type RoomVersionRules } from "../src/room/versions.js";
 import { authenticate, checkServerAcl, type FederationRequest } from "./inbound-auth.js";
 import type { KeyRing } from "./key-ring.js";
+import type { FederationSender } from "./sender.js";
 import { serversOfRoom } from "../src/rooms/public-rooms.js";
 import { strippedStateOf } from "../src/rooms/stripped-state.js";
+import { restrictedJoinAuthoriser } from "../src/rooms/restricted-joins.js";
 
 const V1 = "/_matrix/federation/v1";
 const V2 = "/_matrix/federation/v2";
@@ -31,7 +33,7 @@ export function wirePdu(ev: RoomEvent): JsonObject {
   return pdu as JsonObject;
 }
 
-export function registerRoomRoutes(router: Router, hs: ServerContext, keys: KeyRing): void {
+export function registerRoomRoutes(router: Router, hs: ServerContext, keys: KeyRing, sender: FederationSender): void {
   const rulesOf = async (roomId: string): Promise<RoomVersionRules> => {
     const version = await hs.rooms.version(roomId);
     const rules = version === undefined ? undefined : getRoomVersion(version);
@@ -168,6 +170,7 @@ export function registerRoomRoutes(router: Router, hs: ServerContext, keys: KeyR
     const rules = await rulesOf(roomId);
     await checkServerAcl(hs, roomId, req.origin);
     const event = await acceptMembership(hs, req, rules, roomId, eventId, "join");
+    await sender.relay(event, req.origin);
     const state = await stateBeforeEvent(event, rules);
     const stateEvents = [...(await hs.events.getEvents(state.values())).values()].map((s) => s.event);
     const chain = await authChainOf([...state.values(), event.eventId]);
@@ -200,7 +203,8 @@ export function registerRoomRoutes(router: Router, hs: ServerContext, keys: KeyR
     const req = await authenticate(ctx, hs, keys);
     const rules = await rulesOf(ctx.params.roomId);
     await checkServerAcl(hs, ctx.params.roomId, req.origin);
-    await acceptMembership(hs, req, rules, ctx.params.roomId, ctx.params.eventId, "leave");
+    const event = await acceptMembership(hs, req, rules, ctx.params.roomId, ctx.params.eventId, "leave");
+    await sender.relay(event, req.origin);
   };
   router.put(`${V2}/send_leave/:roomId/:eventId`, async (ctx) => {
     await sendLeave(ctx);
@@ -228,7 +232,8 @@ export function registerRoomRoutes(router: Router, hs: ServerContext, keys: KeyR
     const req = await authenticate(ctx, hs, keys);
     const rules = await rulesOf(ctx.params.roomId);
     await checkServerAcl(hs, ctx.params.roomId, req.origin);
-    await acceptMembership(hs, req, rules, ctx.params.roomId, ctx.params.eventId, "knock");
+    const event = await acceptMembership(hs, req, rules, ctx.params.roomId, ctx.params.eventId, "knock");
+    await sender.relay(event, req.origin);
     ctx.body = { knock_room_state: await strippedStateOf(hs, ctx.params.roomId) };
   });
 
@@ -327,35 +332,6 @@ async function template(hs: ServerContext, rules: RoomVersionRules, roomId: stri
   return { ...tmpl, origin: hs.config.server_name } as JsonObject;
 }
 
-/**
- * For a restricted room the user is not invited to: one of our joined
- * users who may invite, to vouch for the join, if the user is in one of the
- * rooms the join rules allow (as far as we can see: rooms we are in).
- * Undefined when the room is not restricted or the user needs no voucher.
- */
-async function restrictedJoinAuthoriser(hs: ServerContext, rules: RoomVersionRules, roomId: string, userId: string): Promise<string | undefined> {
-  if (!rules.restrictedJoins) return undefined;
-  const current = await hs.states.currentState(roomId);
-  const jrId = current.get(stateKey("m.room.join_rules", ""));
-  const jr = jrId ? (await hs.events.getEvent(jrId))?.event.content : undefined;
-  const rule = jr?.join_rule;
-  if (rule !== "restricted" && rule !== "knock_restricted") return undefined;
-  const mine = await hs.states.membershipOf(roomId, userId);
-  if (mine === "join" || mine === "invite") return undefined;
-  const allow = Array.isArray(jr?.allow) ? jr.allow : [];
-  let allowed = false;
-  for (const a of allow) {
-    if (typeof a !== "object" || a === null || Array.isArray(a) || a.type !== "m.room_membership" || typeof a.room_id !== "string") continue;
-    if ((await hs.states.membershipOf(a.room_id, userId)) === "join") allowed = true;
-  }
-  if (!allowed) throw new MatrixError(400, "M_UNABLE_TO_AUTHORISE_JOIN", "The user is not in any room the join rules allow (that this server knows of)");
-  const lookup = await hs.stateReader.authLookup(current, [["m.room.create", ""], ["m.room.power_levels", ""]]);
-  const needed = Number(powerLevelsOf(lookup, rules).invite ?? 0);
-  for (const u of await hs.states.membersOfRoom(roomId, "join")) {
-    if (serverNameOf(u) === hs.config.server_name && userPowerLevel(lookup, u, rules) >= needed) return u;
-  }
-  throw new MatrixError(400, "M_UNABLE_TO_GRANT_JOIN", "No one here may vouch for this join");
-}
 
 /** A signed join or leave from the user's server: checked and persisted like any remote event; it must be accepted. */
 async function acceptMembership(hs: ServerContext, req: FederationRequest, rules: RoomVersionRules, roomId: string, eventId: string, membership: string): Promise<RoomEvent> {

@@ -43,8 +43,21 @@ export class FederationSender {
     private readonly client: FederationClient,
   ) {}
 
+  /** Our joins made through another server's send_join: that server sends them on to the room (so do we, as resident). */
+  private readonly deliveredByResident = new Set<string>();
+
+  /** Say that this local event, about to be persisted, has reached the room through the server that took it (send_join). */
+  deliveredElsewhere(eventId: string): void {
+    this.deliveredByResident.add(eventId);
+  }
+
+  forgetDelivered(eventId: string): void {
+    this.deliveredByResident.delete(eventId);
+  }
+
   /** The persist hook: queue a local event for every other server in the room, in the event's transaction. */
   readonly queueEventInCommit = async (trx: Knex.Transaction, event: RoomEvent, accepted: boolean): Promise<void> => {
+    if (this.deliveredByResident.delete(event.eventId)) return;
     if (!accepted || !this.hs.config.federation.enabled) return;
     if (serverNameOf(event.sender) !== this.hs.config.server_name) return;
     const servers = await this.serversInRoom(trx, event.roomId);
@@ -61,6 +74,23 @@ export class FederationSender {
     // Sending starts after the commit, when the rows are visible (afterPersist); a rollback leaves nothing to send.
     for (const d of servers) this.toWake.add(d);
   };
+
+  /**
+   * As the resident server of a send_join, send_leave or send_knock: pass
+   * the accepted event on to every other server in the room (the origin has
+   * it, and has nobody else to hear it from).
+   */
+  async relay(event: RoomEvent, origin: string): Promise<void> {
+    if (!this.hs.config.federation.enabled) return;
+    const servers = await this.serversInRoom(undefined, event.roomId);
+    servers.delete(this.hs.config.server_name);
+    servers.delete(origin);
+    if (servers.size === 0) return;
+    const json = JSON.stringify(event.pdu);
+    const now = Date.now();
+    await this.hs.db.knex("federation_outbox").insert([...servers].map((destination) => ({ destination, kind: "pdu", json, created_ts: now })));
+    for (const d of servers) this.wake(d);
+  }
 
   /** The persist listener (after commit): start sending what the commit queued. */
   readonly afterPersist = (): void => {

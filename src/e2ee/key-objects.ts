@@ -11,6 +11,8 @@ import type { JsonObject } from "../room/types.js";
 import type { CrossSigningUsage, UploadedKey } from "../storage/e2e-key-store.js";
 
 const invalid = (msg: string) => new MatrixError(400, "M_INVALID_PARAM", msg);
+// A required field missing or of the wrong type: the body is not the JSON asked for.
+const badShape = (msg: string) => new MatrixError(400, "M_BAD_JSON", msg);
 const badSignature = (msg: string) => new MatrixError(400, "M_INVALID_SIGNATURE", msg);
 
 function isObject(v: unknown): v is JsonObject {
@@ -28,9 +30,14 @@ export function ed25519PublicKey(b64: unknown): Uint8Array | undefined {
   }
 }
 
+function hasSignature(obj: JsonObject, signer: string, keyId: string): boolean {
+  const sigs = obj.signatures;
+  return isObject(sigs) && isObject(sigs[signer]) && (sigs[signer] as JsonObject)[keyId] !== undefined;
+}
+
 /**
  * A device's identity keys: for this user and device, with its ed25519
- * and curve25519 keys, self-signed with that ed25519 key. Returns the
+ * and curve25519 keys, self-signed with that ed25519 key if signed at all. Returns the
  * ed25519 key (base64), which signs the device's one-time keys.
  */
 export function checkDeviceKeys(keys: unknown, userId: string, deviceId: string): string {
@@ -38,16 +45,17 @@ export function checkDeviceKeys(keys: unknown, userId: string, deviceId: string)
   if (keys.user_id !== userId) throw invalid("device_keys.user_id does not match the access token");
   if (keys.device_id !== deviceId) throw invalid("device_keys.device_id does not match the access token");
   if (!Array.isArray(keys.algorithms) || !keys.algorithms.every((a) => typeof a === "string")) {
-    throw invalid("device_keys.algorithms must be a list of strings");
+    throw badShape("device_keys.algorithms must be a list of strings");
   }
-  if (!isObject(keys.keys)) throw invalid("device_keys.keys must be an object");
+  if (!isObject(keys.keys)) throw badShape("device_keys.keys must be an object");
   for (const [id, value] of Object.entries(keys.keys)) {
     if (typeof value !== "string" || !id.includes(":")) throw invalid(`device_keys.keys.${id} must be a string under algorithm:device_id`);
   }
   const ed25519 = keys.keys[`ed25519:${deviceId}`];
   const publicKey = ed25519PublicKey(ed25519);
   if (!publicKey) throw invalid(`device_keys.keys needs ed25519:${deviceId}`);
-  if (!verifySignedJson(keys, userId, `ed25519:${deviceId}`, publicKey)) {
+  // A self-signature that is there must verify; one left out is the receiving clients' to miss (they check it themselves), as other servers accept.
+  if (hasSignature(keys, userId, `ed25519:${deviceId}`) && !verifySignedJson(keys, userId, `ed25519:${deviceId}`, publicKey)) {
     throw badSignature("device_keys is not signed by its own ed25519 key");
   }
   return ed25519 as string;
@@ -70,7 +78,7 @@ export function checkOneTimeKeys(keys: unknown, field: string, userId: string, d
       continue;
     }
     if (!isObject(key) || typeof key.key !== "string") throw invalid(`${field}.${id} must be a key string or an object with a key`);
-    if (publicKey && !verifySignedJson(key, userId, `ed25519:${deviceId}`, publicKey)) {
+    if (publicKey && hasSignature(key, userId, `ed25519:${deviceId}`) && !verifySignedJson(key, userId, `ed25519:${deviceId}`, publicKey)) {
       throw badSignature(`${field}.${id} is not signed by the device`);
     }
     out.push({ id, key });

@@ -8,6 +8,7 @@ import type Router from "@koa/router";
 import { UnknownRoomError } from "../engine/local-events.js";
 import { AuthError, EventFormatError, EventTooLargeError } from "../room/types.js";
 import { MatrixError, unrecognized } from "./errors.js";
+import { CanonicalJsonError } from "../crypto/canonical-json.js";
 import type { Logger } from "../logger.js";
 
 const CORS_HEADERS: Record<string, string> = {
@@ -25,6 +26,8 @@ export function createApp(routers: Router[], log: Logger): Koa {
       ctx.status = 204;
       return;
     }
+    // The legacy r0 prefix (Matrix 1.0) still reaches every endpoint it had, which v3 kept unchanged.
+    if (ctx.path.startsWith("/_matrix/client/r0/")) ctx.path = "/_matrix/client/v3/" + ctx.path.slice("/_matrix/client/r0/".length);
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) throw unrecognized();
@@ -36,6 +39,8 @@ export function createApp(routers: Router[], log: Logger): Koa {
       ctx.status = matrix.status;
       ctx.body = matrix.toJSON();
     }
+    // JSON answers say plain application/json, as the spec's examples do (koa would add "; charset=utf-8", which strict clients refuse).
+    if (ctx.response.get("Content-Type") === "application/json; charset=utf-8") ctx.set("Content-Type", "application/json");
   });
   // What koa reports outside a handler: mostly clients that hung up mid-request (an upload cut off), which are no failure here.
   app.on("error", (err: { code?: string; message?: string; stack?: string }) => {
@@ -58,6 +63,8 @@ function toMatrixError(err: unknown): MatrixError {
   if (err instanceof AuthError) return new MatrixError(403, "M_FORBIDDEN", err.message);
   if (err instanceof EventTooLargeError) return new MatrixError(413, "M_TOO_LARGE", err.message);
   if (err instanceof EventFormatError) return new MatrixError(400, "M_BAD_JSON", err.message);
+  // Content that has no canonical JSON form (floats, integers beyond ±2^53) cannot be signed into an event.
+  if (err instanceof CanonicalJsonError) return new MatrixError(400, "M_BAD_JSON", err.message);
   if (err instanceof UnknownRoomError) return new MatrixError(404, "M_NOT_FOUND", err.message);
   return new MatrixError(500, "M_UNKNOWN", "Internal server error");
 }

@@ -23,13 +23,16 @@ export async function readBody(ctx: Context, limit: number): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
 /** The body as a JSON object; an empty body counts as {} (clients send POSTs without one). */
 export async function readJsonObject(ctx: Context, limit: number): Promise<Record<string, unknown>> {
   const raw = await readBody(ctx, limit);
   if (raw.length === 0) return {};
   let value: unknown;
   try {
-    value = JSON.parse(raw.toString("utf8"));
+    // fatal: a body that is not UTF-8 is not JSON (RFC 8259), rather than text with replacement characters.
+    value = JSON.parse(UTF8.decode(raw));
   } catch {
     throw notJson("Content not JSON.");
   }

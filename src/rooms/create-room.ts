@@ -111,6 +111,13 @@ export async function createRoom(
     const extra = Array.isArray(create.additional_creators) ? (create.additional_creators as JsonValue[]) : [];
     create.additional_creators = [...new Set([...extra, ...invites])];
   }
+  // v12: creators hold infinite power and may not be listed in power levels; an override that lists one is a bad request, refused before anything is made.
+  if (rules.privilegedCreators && isObject(plOverride?.users)) {
+    const creators = [creator, ...(Array.isArray(create.additional_creators) ? create.additional_creators : [])];
+    for (const c of creators) {
+      if (typeof c === "string" && Object.hasOwn(plOverride.users, c)) throw badJson(`power_level_content_override.users must not list the room creator ${c}`);
+    }
+  }
   let created;
   try {
     created = await hs.localEvents.createRoom(creator, version, create);
@@ -184,11 +191,15 @@ export async function createRoom(
   }
   if (name !== undefined) await send("m.room.name", "", { name });
   if (topic !== undefined) {
-    await send("m.room.topic", "", { topic, "m.topic": [{ mimetype: "text/plain", body: topic }] });
+    // m.topic is a content block holding m.text representations (Matrix 1.15).
+    await send("m.room.topic", "", { topic, "m.topic": { "m.text": [{ mimetype: "text/plain", body: topic }] } });
   }
   for (const invitee of invites) {
     const content = await memberContent(hs, invitee, "invite", isDirect === true ? { is_direct: true } : {});
     await sendInvite(hs, roomId, creator, invitee, content);
   }
+  // A room made as another's successor (an upgrade by hand): the creator's rules for the old room carry over.
+  const predecessor = (creationContent.predecessor as JsonObject | undefined)?.room_id;
+  if (typeof predecessor === "string") await hs.push.rules.copyRoomRules(creator, predecessor, roomId);
   return roomId;
 }

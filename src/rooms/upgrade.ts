@@ -45,6 +45,7 @@ export async function upgradeRoom(hs: ServerContext, store: RoomClientStore, use
   const newRoomId = created.event.roomId;
   const send = (type: string, key: string, c: JsonObject) => hs.localEvents.send(newRoomId, { type, stateKey: key, sender: userId, content: c });
   await send("m.room.member", userId, await memberContent(hs, userId, "join"));
+  await hs.push.rules.copyRoomRules(userId, oldRoomId, newRoomId);
 
   // Power levels as they were, less what the new version forbids (v12: creators are not listed).
   // The upgrader is raised to send the copied state, then put back.

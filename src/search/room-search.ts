@@ -159,7 +159,8 @@ export class RoomEventSearcher {
         break;
       }
     }
-    const hasNext = counted > 0 || unread;
+    // A full page always offers a next one (which may come back empty), as Synapse does and clients expect (Complement: TestSearch).
+    const hasNext = counted > 0 || unread || (page.length > 0 && page.length >= req.limit);
 
     const out: JsonObject = {
       count: cursor.seen + page.length + counted,

@@ -134,6 +134,32 @@ export class PushRulesStore {
     });
   }
 
+  /**
+   * A room upgrade carries the user's rules for the old room over to the
+   * new one (as Synapse does when they join it): the room rule named after
+   * it, and override/underride rules matching its room_id, copied with the
+   * new id. Rules the user already has for the new room are left alone.
+   */
+  async copyRoomRules(userId: string, oldRoomId: string, newRoomId: string): Promise<void> {
+    const own = (await this.db.knex("push_rules").where({ user_id: userId }).select<RuleRow[]>("*")).map(ruleOf);
+    const copies: { kind: RuleKind; ruleId: string; rule: NewRule; enabled: boolean }[] = [];
+    for (const r of own) {
+      if (r.kind === "room" && r.ruleId === oldRoomId) {
+        copies.push({ kind: "room", ruleId: newRoomId, rule: { actions: r.actions }, enabled: r.enabled });
+        continue;
+      }
+      if ((r.kind === "override" || r.kind === "underride") && r.conditions?.some((c) => c.key === "room_id" && c.pattern === oldRoomId)) {
+        const conditions = r.conditions.map((c) => (c.key === "room_id" && c.pattern === oldRoomId ? { ...c, pattern: newRoomId } : c));
+        copies.push({ kind: r.kind, ruleId: r.ruleId.split(oldRoomId).join(newRoomId), rule: { actions: r.actions, conditions }, enabled: r.enabled });
+      }
+    }
+    for (const c of copies) {
+      if (own.some((r) => r.kind === c.kind && r.ruleId === c.ruleId)) continue;
+      await this.put(userId, c.kind, c.ruleId, c.rule, {});
+      if (!c.enabled) await this.setEnabled(userId, c.kind, c.ruleId, false);
+    }
+  }
+
   /** Delete one of the user's own rules; 404 if there is none. (Server-default rules are refused by the caller.) */
   async delete(userId: string, kind: RuleKind, ruleId: string): Promise<void> {
     await this.change(userId, async (trx) => {

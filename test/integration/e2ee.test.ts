@@ -59,6 +59,12 @@ describeOnEachEngine("end-to-end encryption support", SETTINGS, (h) => {
     const bad = await call("POST", `${V3}/keys/upload`, { device_keys: forged, one_time_keys: oneTimeKeys(ann.user_id, ann.device_id, annKey, ["A1"]) }, ann.access_token);
     assert.equal(bad.status, 400);
     assert.equal(bad.body.errcode, "M_INVALID_SIGNATURE");
+    // Keys with no self-signature at all are the receiving clients' to distrust; the server keeps them, as others do (Complement: TestDeviceListUpdates).
+    const unsignedLogin = (await call("POST", `${V3}/login`, { type: "m.login.password", identifier: { type: "m.id.user", user: "ann" }, password: "pw-ann" })).body as Registered;
+    const unsigned = { ...deviceKeys(ann.user_id, unsignedLogin.device_id, keyPair()), signatures: {} };
+    const kept = await call("POST", `${V3}/keys/upload`, { device_keys: unsigned }, unsignedLogin.access_token);
+    assert.equal(kept.status, 200, JSON.stringify(kept.body));
+    await call("POST", `${V3}/logout`, {}, unsignedLogin.access_token);
     const wrongDevice = await call("POST", `${V3}/keys/upload`, { device_keys: deviceKeys(ann.user_id, "OTHER", annKey) }, ann.access_token);
     assert.equal(wrongDevice.body.errcode, "M_INVALID_PARAM");
     const q = await call("POST", `${V3}/keys/query`, { device_keys: { [ann.user_id]: [] } }, ben.access_token);
@@ -242,6 +248,10 @@ describeOnEachEngine("end-to-end encryption support", SETTINGS, (h) => {
     const wrong = await call("DELETE", `${V3}/devices/${second.device_id}`, { auth: { type: "m.login.password", identifier: { type: "m.id.user", user: "ann" }, password: "nope", session: challenge.body.session } }, ann.access_token);
     assert.equal(wrong.status, 401);
     assert.equal(wrong.body.errcode, "M_FORBIDDEN");
+    // Ben's right password does not let Ann delete her device: refused outright (Complement: TestDeviceManagement).
+    const asBen = await call("DELETE", `${V3}/devices/${second.device_id}`, { auth: { type: "m.login.password", identifier: { type: "m.id.user", user: ben.user_id }, password: "pw-ben", session: challenge.body.session } }, ann.access_token);
+    assert.equal(asBen.status, 403);
+    assert.equal(asBen.body.errcode, "M_FORBIDDEN");
     // Nothing changed yet.
     assert.equal((await call("GET", `${V3}/account/whoami`, undefined, second.access_token)).status, 200);
     const done = await call("DELETE", `${V3}/devices/${second.device_id}`, { auth: { type: "m.login.password", identifier: { type: "m.id.user", user: "ann" }, password: "pw-ann", session: challenge.body.session } }, ann.access_token);

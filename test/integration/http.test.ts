@@ -37,6 +37,29 @@ for (const engine of ENGINES) {
       assert.equal(res.headers.get("access-control-allow-origin"), "*");
     });
 
+    it("labels JSON answers plain application/json, errors included (Complement: TestLogin)", async () => {
+      for (const path of ["/_matrix/client/versions", "/_matrix/client/v3/login", "/_matrix/client/v3/no/such/thing"]) {
+        const res = await fetch(`${server.url}${path}`);
+        assert.equal(res.headers.get("content-type"), "application/json", path);
+      }
+    });
+
+    it("serves the legacy r0 prefix as v3", async () => {
+      const res = await fetch(`${server.url}/_matrix/client/r0/login`);
+      assert.equal(res.status, 200);
+      assert.ok(Array.isArray(((await res.json()) as { flows: unknown[] }).flows));
+    });
+
+    it("refuses a body that is not UTF-8 as 400 M_NOT_JSON (Complement: TestRequestEncodingFails)", async () => {
+      const res = await fetch(`${server.url}/_matrix/client/v3/register`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]), // {"a":"\xff\xfe"}
+      });
+      assert.equal(res.status, 400);
+      assert.equal(((await res.json()) as { errcode: string }).errcode, "M_NOT_JSON");
+    });
+
     it("answers unknown endpoints with 404 M_UNRECOGNIZED", async () => {
       const res = await fetch(`${server.url}/_matrix/client/v3/no/such/thing`);
       assert.equal(res.status, 404);

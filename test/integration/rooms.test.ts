@@ -234,8 +234,9 @@ for (const engine of ENGINES) {
       expectError(await as("bob").put(`${r}/state/m.room.name`, { name: "evil" }), 403, "M_FORBIDDEN");
       expectError(await as("alice").get(`/rooms/${e("!x:rooms.test")}/state`), 404, "M_NOT_FOUND");
       // power levels with a wrong type are refused by the auth rules; nothing changes
+      // (users leaves out alice: a v12 creator listed there is refused earlier, as a bad request)
       const before = await eventCount();
-      expectError(await as("alice").put(`${r}/state/m.room.power_levels`, { ban: "x", users: { [id("alice")]: 100 } }), 403, "M_FORBIDDEN");
+      expectError(await as("alice").put(`${r}/state/m.room.power_levels`, { ban: "x", users: { [id("bob")]: 50 } }), 403, "M_FORBIDDEN");
       assert.equal(await eventCount(), before);
     });
 

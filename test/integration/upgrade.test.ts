@@ -53,4 +53,23 @@ describeOnEachEngine("room upgrades", { server_name: "up.test", registration: { 
       assert.equal(await h.server.context.states.membershipOf(neu, newcomer.user_id), "join");
     });
   }
+
+  it("carries users' push rules for the old room over to the new one, for the upgrader and those who join it", async () => {
+    const ann = await register("rules-ann");
+    const ben = await register("rules-ben");
+    const old = (await call("POST", "/_matrix/client/v3/createRoom", { room_version: "10", preset: "public_chat" }, ann.access_token)).body.room_id as string;
+    await call("POST", `/_matrix/client/v3/join/${old}`, {}, ben.access_token);
+    for (const who of [ann, ben]) {
+      const put = await call("PUT", `/_matrix/client/v3/pushrules/global/room/${encodeURIComponent(old)}`, { actions: ["dont_notify"] }, who.access_token);
+      assert.equal(put.status, 200, JSON.stringify(put.body));
+    }
+    const neu = (await call("POST", `/_matrix/client/v3/rooms/${old}/upgrade`, { new_version: "11" }, ann.access_token)).body.replacement_room as string;
+    await call("POST", `/_matrix/client/v3/join/${neu}`, {}, ben.access_token);
+    for (const who of [ann, ben]) {
+      const rules = (await call("GET", "/_matrix/client/v3/pushrules/", undefined, who.access_token)).body.global.room as { rule_id: string; actions: unknown[] }[];
+      const ids = rules.map((r) => r.rule_id);
+      assert.ok(ids.includes(old) && ids.includes(neu), `${who.user_id}: ${ids.join(", ")}`);
+      assert.deepEqual(rules.find((r) => r.rule_id === neu)?.actions, ["dont_notify"]);
+    }
+  });
 });

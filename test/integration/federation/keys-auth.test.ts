@@ -16,11 +16,12 @@ import { ENGINES, postgresUnavailable } from "../../support/databases.js";
 import { startFederatedServers, stopFederatedServers, testCa, type FederatedServer } from "../../support/federation.js";
 import { generateSigningKey } from "../../../src/crypto/keys.js";
 import { assertSpecResponse } from "../../support/spec.js";
+import { canonicalJson } from "../../../src/crypto/canonical-json.js";
 
 /** A raw HTTPS request to a test server (trusting the test CA), for requests our client would never make. */
 function raw(s: FederatedServer, method: string, path: string, headers: Record<string, string> = {}, body?: unknown) {
   const url = new URL(s.server.tlsUrl!);
-  return new Promise<{ status: number; body: Record<string, any> }>((resolve, reject) => {
+  return new Promise<{ status: number; body: Record<string, any>; text: string }>((resolve, reject) => {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const req = request({
       host: url.hostname, port: url.port, method, path, servername: "localhost", ca: readFileSync(testCa().certPath),
@@ -28,7 +29,10 @@ function raw(s: FederatedServer, method: string, path: string, headers: Record<s
     }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString() || "{}") }));
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString();
+        resolve({ status: res.statusCode ?? 0, body: JSON.parse(text || "{}"), text });
+      });
     });
     req.on("error", reject);
     if (payload) req.write(payload);
@@ -53,6 +57,8 @@ for (const engine of ENGINES) {
       assertSpecResponse("server-server", "keys_server.yaml", "GET", "/server", 200, published.body);
       assert.equal(published.body.server_name, a.name);
       assert.ok(published.body.valid_until_ts > Date.now());
+      // Sent as canonical JSON, so the signature checks over the very bytes received (Complement: TestInboundFederationKeys).
+      assert.equal(published.text, canonicalJson(published.body));
       const keyId = a.server.context.signingKey.keyId;
       const fetched = await b.server.federation.keys.verifyKey(a.name, keyId);
       assert.equal(encodeBase64(fetched!), encodeBase64(a.server.context.signingKey.publicKey));
@@ -68,6 +74,11 @@ for (const engine of ENGINES) {
     it("answers a signed request and refuses unsigned, forged and misdirected ones", async () => {
       const profile = await b.server.federation.client.request(a.name, "GET", "/_matrix/federation/v1/query/profile", { query: { user_id: `@ann:${a.name}` } });
       assert.deepEqual(profile, { displayname: "Ann of A" });
+      // A user id that is not one (a port that is not a number) is a bad request, not an unknown user.
+      await assert.rejects(
+        b.server.federation.client.request(a.name, "GET", "/_matrix/federation/v1/query/profile", { query: { user_id: "@ann:localhost:http", field: "displayname" } }),
+        (err: unknown) => err instanceof FederationError && err.status === 400 && err.body?.errcode === "M_INVALID_PARAM",
+      );
 
       const path = `/_matrix/federation/v1/query/profile?user_id=${encodeURIComponent(`@ann:${a.name}`)}`;
       const unsigned = await raw(a, "GET", path);

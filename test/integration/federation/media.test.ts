@@ -52,7 +52,13 @@ async function legacyOrigin(bytes: Buffer, seen: string[]): Promise<{ name: stri
       res.end(Buffer.alloc(LIMIT + 100_000, 1));
       return;
     }
-    if (req.url?.startsWith(`/_matrix/media/v3/download/localhost%3A${port}/old`) && req.url.includes("allow_remote=false")) {
+    if (req.url?.startsWith("/_matrix/federation/v1/media/download/plain")) {
+      // A server whose router mistakes the v1 path for another route: a bare 400, not a Matrix error.
+      res.writeHead(400, { "content-type": "text/plain" });
+      res.end("Invalid origin");
+      return;
+    }
+    if ((req.url?.startsWith(`/_matrix/media/v3/download/localhost%3A${port}/old`) || req.url?.startsWith(`/_matrix/media/v3/download/localhost%3A${port}/plain`)) && req.url.includes("allow_remote=false")) {
       res.writeHead(200, { "content-type": "image/png", "content-disposition": "inline; filename=\"old.png\"", "content-length": bytes.length });
       res.end(bytes);
       return;
@@ -169,6 +175,11 @@ for (const engine of ENGINES) {
         assert.equal(got.headers.get("content-disposition"), 'inline; filename="old.png"');
         assert.ok(seen[0].startsWith("/_matrix/federation/v1/media/download/old"), seen[0]);
         assert.ok(seen[1].includes("allow_remote=false"), seen[1]);
+
+        // A bare 400 from the v1 endpoint is worth the legacy one too (Complement: TestMediaWithoutFileName).
+        const plain = await get(b.server.url, `${AUTHED}/download/${old.name}/plain`, dan.access_token);
+        assert.equal(plain.status, 200, plain.bytes.toString());
+        assert.ok(plain.bytes.equals(bytes));
 
         const huge = await get(b.server.url, `${AUTHED}/download/${old.name}/huge`, dan.access_token);
         assert.equal(huge.status, 502);

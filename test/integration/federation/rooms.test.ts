@@ -59,6 +59,7 @@ for (const engine of ENGINES) {
       assert.equal(byAlias.body.room_id, roomId);
       const byId = await c.http.call("POST", `${V3}/join/${enc(roomId)}?via=${enc(a.name)}`, {}, carol.access_token);
       assert.equal(byId.status, 200, JSON.stringify(byId.body));
+      // B learns of C's join from A, which took it by send_join and passes it on (C leaves that to A, as Synapse does).
       for (const [s, who] of [[a, alice], [b, bob], [c, carol]] as const) {
         await eventually(`${s.name} to list three members`, async () => {
           const r = await s.http.call("GET", `${V3}/rooms/${enc(roomId)}/joined_members`, undefined, who.access_token);

@@ -1,0 +1,3 @@
+module pimatrix.local/complement/deployer
+
+go 1.25.0
