@@ -12,7 +12,7 @@ import type { ServerContext } from "../context.js";
 import { toClientEvent } from "../engine/client-event.js";
 import type { Requester } from "../http/auth.js";
 import { serverNameOf } from "../room/identifiers.js";
-import { stateKey, type JsonObject, type RoomEvent, type StateMap } from "../room/types.js";
+import { splitStateKey, stateKey, type JsonObject, type RoomEvent, type StateMap } from "../room/types.js";
 import { ignoredUsers } from "../rooms/ignored.js";
 import { RoomClientStore } from "../rooms/room-data.js";
 import { strip, strippedStateOf } from "../rooms/stripped-state.js";
@@ -50,6 +50,24 @@ interface RecentEvents {
 const HEROES = 5;
 /** Reads of immutable facts held for the syncs that want them at once (and soon after). */
 const SHARED_READS = 5_000;
+
+/**
+ * The ids of the state events an answer may show. With lazy-loaded
+ * members, only those of the user and the timeline's senders: in a room of
+ * thousands, loading every member event only to drop it made an initial
+ * sync cost as much as the room was big. roomEntry filters what it is
+ * given as before; this only spares it the loading.
+ */
+function stateIdsToLoad(state: StateMap, filter: SyncFilter, userId: string, timeline: readonly RoomEvent[]): string[] {
+  if (!filter.state.lazyLoadMembers) return [...state.values()];
+  const wanted = new Set([userId, ...timeline.map((e) => e.sender)]);
+  const ids: string[] = [];
+  for (const [key, id] of state) {
+    const [type, member] = splitStateKey(key);
+    if (type !== "m.room.member" || wanted.has(member)) ids.push(id);
+  }
+  return ids;
+}
 
 /** One read of a fact that never changes, however many ask at once; a failed read is not kept. */
 function shared<T>(held: Lru<string, Promise<T>>, key: string, read: () => Promise<T>): Promise<T> {
@@ -271,7 +289,7 @@ export class SyncBuilder {
     const tl = await this.timeline(me, roomId, ids, filter, ignored, ids.length >= n);
     const startAt = tl.firstOrdering === null ? upTo : tl.firstOrdering - 1;
     const state = await this.stateAt(roomId, startAt);
-    return this.roomEntry(me, roomId, tl, [...state.values()], startAt, filter);
+    return this.roomEntry(me, roomId, tl, stateIdsToLoad(state, filter, me.userId, tl.events), startAt, filter);
   }
 
   private async roomDelta(
@@ -284,7 +302,7 @@ export class SyncBuilder {
     const startAt = tl.firstOrdering === null ? upTo : tl.firstOrdering - 1;
     let stateIds: string[] = [];
     if (fullState) {
-      stateIds = [...(await this.stateAt(roomId, startAt)).values()];
+      stateIds = stateIdsToLoad(await this.stateAt(roomId, startAt), filter, me.userId, tl.events);
     } else if (tl.limited) {
       // The gap: state changes between what the client had and the timeline's start.
       const delta = diffState(await this.stateAt(roomId, after), await this.stateAt(roomId, startAt));
