@@ -25,7 +25,7 @@
 import type { Knex } from "knex";
 import type { JsonValue } from "../room/types.js";
 import type { Database } from "./database.js";
-import { Lru } from "../util/lru.js";
+import { Lru, sharedRead } from "../util/lru.js";
 import type { TxContext } from "./tx.js";
 import { pairKey } from "../util/pair-key.js";
 import { ReadThroughCache } from "../util/read-through-cache.js";
@@ -141,7 +141,7 @@ const PARSED_PENDING = 1_000;
 export class PushActionsStore {
   private readonly gate = new ReadWriteGate();
   /** A pending row never changes, and its recipients (a few bytes per member of the room) are the costly part to read and parse. */
-  private readonly recipients = new Lru<string, Promise<PendingJson | undefined>>(PARSED_PENDING);
+  private readonly recipients = new ReadThroughCache<string, PendingJson>(PARSED_PENDING);
   private readonly readThresholds = new ReadThroughCache<string, ReadThresholds>(THRESHOLDS_CACHE_SIZE);
   /** Shared reads of pending rows, keyed with the number of expansions so far (an expansion changes the answer). */
   private readonly pendingReads = new Lru<string, Promise<Omit<PendingRow, "recipients">[]>>(PARSED_PENDING);
@@ -301,31 +301,14 @@ export class PushActionsStore {
     let rows: Omit<PendingRow, "recipients">[];
     if (filter.upTo !== undefined && filter.before === undefined) {
       const key = [this.expansions, filter.upTo, filter.after ?? "", ...(filter.roomIds ?? ["*"])].join("\u0000");
-      let shared = this.pendingReads.get(key);
-      if (!shared) {
-        shared = read();
-        this.pendingReads.set(key, shared);
-        shared.catch(() => this.pendingReads.delete(key));
-      }
-      rows = await shared;
+      rows = await sharedRead(this.pendingReads, key, read);
     } else {
       rows = await read();
     }
-    const held = rows.map((r) => this.recipients.get(r.event_id));
-    const missing = rows.filter((_, i) => held[i] === undefined).map((r) => r.event_id);
-    if (missing.length) {
-      // One read for every sync that wants them at once (a message wakes the whole room together).
-      const loading = this.readRecipients(missing);
-      loading.catch(() => { for (const id of missing) this.recipients.delete(id); });
-      rows.forEach((r, i) => {
-        if (held[i] !== undefined) return;
-        held[i] = loading.then((m) => m.get(r.event_id));
-        this.recipients.set(r.event_id, held[i]);
-      });
-    }
-    const parsed = await Promise.all(held);
-    return rows.flatMap((r, i) => {
-      const json = parsed[i];
+    // One read for every sync that wants them at once (a message wakes the whole room together).
+    const parsed = await this.recipients.getMany(rows.map((r) => r.event_id), (missing) => this.readRecipients(missing));
+    return rows.flatMap((r) => {
+      const json = parsed.get(r.event_id);
       // Expanded and deleted between the two reads cannot happen: expansion waits for readers (the gate).
       return json ? expandParsed(r, json, filter.userId) : [];
     });
@@ -362,8 +345,9 @@ export class PushActionsStore {
    */
   async thresholds(userId: string, roomIds: readonly string[]): Promise<Map<string, ReadThresholds>> {
     const keys = roomIds.map((r) => pairKey(userId, r));
+    const roomOf = new Map(keys.map((k, i) => [k, roomIds[i]]));
     const found = await this.readThresholds.getMany(keys, async (missing) => {
-      const rooms = missing.map((k) => roomIds[keys.indexOf(k)]);
+      const rooms = missing.map((k) => roomOf.get(k)!);
       const loaded = await this.loadThresholds(userId, rooms);
       return new Map(rooms.map((r) => [pairKey(userId, r), loaded.get(r) ?? NEVER_READ]));
     });

@@ -27,7 +27,7 @@ import {
   DEFAULT_TIMELINE_LIMIT, allowsEvent, allowsRoom, allowsRoomEvent, pickFields, type SyncFilter,
 } from "./filter.js";
 import { formatRoomPosition, formatSyncToken, type SyncPosition } from "./tokens.js";
-import { Lru } from "../util/lru.js";
+import { Lru, sharedRead } from "../util/lru.js";
 import { pairKey } from "../util/pair-key.js";
 
 export interface SyncResult {
@@ -69,16 +69,6 @@ function stateIdsToLoad(state: StateMap, filter: SyncFilter, userId: string, tim
   return ids;
 }
 
-/** One read of a fact that never changes, however many ask at once; a failed read is not kept. */
-function shared<T>(held: Lru<string, Promise<T>>, key: string, read: () => Promise<T>): Promise<T> {
-  let p = held.get(key);
-  if (!p) {
-    p = read();
-    held.set(key, p);
-    p.catch(() => held.delete(key));
-  }
-  return p;
-}
 /** To-device messages per sync; the rest follow at once in the next (the answer is not empty). */
 const TO_DEVICE_LIMIT = 100;
 
@@ -222,7 +212,7 @@ export class SyncBuilder {
    * recipients all ask for the same window at once: they share one read.
    */
   private async latestEvents(roomId: string, upTo: number, n: number, after = 0): Promise<readonly string[]> {
-    return shared(this.windows, `${roomId}\u0000${upTo}\u0000${n}\u0000${after}`, async () => {
+    return sharedRead(this.windows, `${roomId}\u0000${upTo}\u0000${n}\u0000${after}`, async () => {
       const rows: { event_id: string }[] = await this.hs.db.knex("events")
         .where({ room_id: roomId })
         .where("stream_ordering", "<=", upTo)
@@ -253,7 +243,7 @@ export class SyncBuilder {
         .first("state_snapshot");
       return row ? Number(row.state_snapshot) : undefined;
     };
-    const snapshot = trx ? await read() : await shared(this.snapshotAt, pairKey(roomId, String(at)), read);
+    const snapshot = trx ? await read() : await sharedRead(this.snapshotAt, pairKey(roomId, String(at)), read);
     if (snapshot !== undefined) return this.hs.states.getSnapshot(snapshot);
     const first = await q("events")
       .where({ room_id: roomId })

@@ -34,3 +34,17 @@ export class Lru<K, V> {
     return this.map.size;
   }
 }
+
+/**
+ * One read of a fact that does not change while `key` names it, however
+ * many callers ask at once: the promise is held, and dropped if it fails.
+ */
+export function sharedRead<K, V>(held: Lru<K, Promise<V>>, key: K, read: () => Promise<V>): Promise<V> {
+  let p = held.get(key);
+  if (!p) {
+    p = read();
+    held.set(key, p);
+    p.catch(() => held.delete(key));
+  }
+  return p;
+}
