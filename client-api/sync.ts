@@ -10,6 +10,7 @@ import { MatrixError, forbidden, notFound } from "../src/http/errors.js";
 import { SyncBuilder } from "../src/sync/builder.js";
 import { EMPTY_FILTER, parseSyncFilter, type SyncFilter } from "../src/sync/filter.js";
 import { parseSyncToken } from "../src/sync/tokens.js";
+import { stringifyObject } from "../src/util/json-text.js";
 import { Lru } from "../src/util/lru.js";
 import { pairKey } from "../src/util/pair-key.js";
 import { isValidUserId } from "../src/room/identifiers.js";
@@ -47,6 +48,12 @@ function checkFilterIds(filter: Record<string, unknown>): void {
 }
 
 /** !opaque:server before v12, !hash after: a leading "!" and something after it, no NUL. */
+/** A /sync answer, written by hand: its presence comes as JSON text made once for everyone. */
+function answer(ctx: { body: unknown; type: string }, body: Readonly<Record<string, unknown>>): void {
+  ctx.type = "application/json";
+  ctx.body = stringifyObject(body);
+}
+
 function isValidRoomId(id: string): boolean {
   return id.length > 1 && id.startsWith("!") && !id.includes("\u0000") && Buffer.byteLength(id, "utf8") <= 255;
 }
@@ -120,7 +127,7 @@ export function registerSync(router: Router, hs: ServerContext): void {
     let generation = hs.notifier.generation(me.userId);
     let result = await builder.build(me, since, filter, fullState);
     if (since === null || fullState || !result.empty || timeout === 0) {
-      ctx.body = result.body;
+      answer(ctx, result.body);
       return;
     }
     const deadline = Date.now() + timeout;
@@ -139,6 +146,6 @@ export function registerSync(router: Router, hs: ServerContext): void {
       ctx.res.off("close", onClose);
     }
     // Nothing for the user: the same token back, so the client's next poll starts where this one did.
-    ctx.body = result.empty ? { ...result.body, next_batch: sinceRaw } : result.body;
+    answer(ctx, result.empty ? { ...result.body, next_batch: sinceRaw } : result.body);
   });
 }

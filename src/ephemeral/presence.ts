@@ -18,6 +18,11 @@ export interface PresenceRecord {
 
 /** A user counts as currently active this long after their last activity. */
 const ACTIVE_MS = 60_000;
+/**
+ * How long an m.presence event's text is reused: its last_active_ago may be
+ * this much behind, which no client shows (Element rounds to minutes).
+ */
+const EVENT_TEXT_MS = 1_000;
 
 export class PresenceTracker {
   private readonly users = new Map<string, PresenceRecord>();
@@ -25,6 +30,7 @@ export class PresenceTracker {
   private changes: Array<{ position: number; userId: string }> = [];
   private counter = 0;
   private readonly listeners: Array<(userId: string) => void> = [];
+  private readonly eventTexts = new Map<string, { record: PresenceRecord; at: number; text: string }>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -75,6 +81,20 @@ export class PresenceTracker {
       const rec = this.users.get(this.changes[i].userId);
       if (rec && rec.position === this.changes[i].position) yield rec;
     }
+  }
+
+  /**
+   * The m.presence event of a record as JSON text, shared by every /sync
+   * that sends it within EVENT_TEXT_MS (a reconnection storm sends each
+   * person's presence to everyone in their rooms at once).
+   */
+  eventText(record: PresenceRecord): string {
+    const now = this.now();
+    const held = this.eventTexts.get(record.userId);
+    if (held && held.record === record && now - held.at < EVENT_TEXT_MS) return held.text;
+    const text = JSON.stringify({ type: "m.presence", sender: record.userId, content: this.content(record) });
+    this.eventTexts.set(record.userId, { record, at: now, text });
+    return text;
   }
 
   /** The m.presence content a client sees. */

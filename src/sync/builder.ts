@@ -27,11 +27,13 @@ import {
   DEFAULT_TIMELINE_LIMIT, allowsEvent, allowsRoom, allowsRoomEvent, pickFields, type SyncFilter,
 } from "./filter.js";
 import { formatRoomPosition, formatSyncToken, type SyncPosition } from "./tokens.js";
+import { JsonText } from "../util/json-text.js";
 import { Lru, sharedRead } from "../util/lru.js";
 import { pairKey } from "../util/pair-key.js";
 
 export interface SyncResult {
-  readonly body: JsonObject;
+  /** The answer; its presence member is JSON text (write it with stringifyObject). */
+  readonly body: Record<string, unknown>;
   /** Nothing for the client: a long-poll keeps waiting. */
   readonly empty: boolean;
   readonly position: SyncPosition;
@@ -162,11 +164,11 @@ export class SyncBuilder {
       : await deviceListChanges(hs, me.userId, { fromEvents: from.events, toEvents: to.events, fromDevices: from.deviceLists, toDevices: to.deviceLists });
 
     const keyCounts = await hs.e2eKeys.keyCounts(me.userId, me.deviceId);
-    const body: JsonObject = {
+    const body: Record<string, unknown> = {
       next_batch: formatSyncToken(to),
       rooms: { join, invite, leave, knock },
       account_data: { events: globalAccountData },
-      presence: { events: presence },
+      presence: new JsonText(`{"events":[${presence.join(",")}]}`),
       to_device: { events: toDevice.events },
       device_lists: { changed: deviceLists.changed, left: deviceLists.left },
       device_one_time_keys_count: keyCounts.oneTime,
@@ -445,29 +447,34 @@ export class SyncBuilder {
     return global;
   }
 
-  /** Presence of the user and of users (ours or other servers') sharing a room with them, changed since `from`. */
-  private async presence(me: Requester, roomIds: string[], from: SyncPosition | null, filter: SyncFilter): Promise<JsonObject[]> {
+  /**
+   * Presence of the user and of users (ours or other servers') sharing a
+   * room with them, changed since `from`, as the texts of m.presence events.
+   * After a reconnection storm each answer carries thousands of these: the
+   * room member sets are fetched once, and each event is encoded once for
+   * everyone who gets it.
+   */
+  private async presence(me: Requester, roomIds: string[], from: SyncPosition | null, filter: SyncFilter): Promise<string[]> {
     if (!allowsEvent(filter.presence, "m.presence")) return [];
     const after = from === null || from.presence > this.hs.presence.position ? 0 : from.presence;
-    const changed = [...this.hs.presence.changedSince(after)];
-    if (changed.length === 0) return [];
+    if (after >= this.hs.presence.position) return [];
     const mine = new Set(roomIds);
-    const sharesRoom = async (u: string) => {
-      if (u === me.userId) return true;
-      for (const roomId of roomIds) if ((await this.hs.notifier.localUsers(roomId)).has(u)) return true;
-      return false;
-    };
-    const out: JsonObject[] = [];
-    for (const rec of changed) {
+    const roomMates = await Promise.all(roomIds.map((r) => this.hs.notifier.localUsers(r)));
+    const senders = filter.presence.senders ? new Set(filter.presence.senders) : undefined;
+    const out: string[] = [];
+    for (const rec of this.hs.presence.changedSince(after)) {
       const u = rec.userId;
-      if (filter.presence.senders && !filter.presence.senders.includes(u)) continue;
-      if (serverNameOf(u) === this.hs.config.server_name) {
-        if (!(await sharesRoom(u))) continue;
+      if (senders && !senders.has(u)) continue;
+      if (u === me.userId) {
+        // One's own presence always.
+      } else if (serverNameOf(u) === this.hs.config.server_name) {
+        if (!roomMates.some((users) => users.has(u))) continue;
       } else if (!(await this.hs.states.roomsForUser(u, "join")).some((r) => mine.has(r))) {
         continue;
       }
-      out.push({ type: "m.presence", sender: u, content: this.hs.presence.content(rec) as JsonObject });
+      out.push(this.hs.presence.eventText(rec));
     }
     return out;
   }
+
 }

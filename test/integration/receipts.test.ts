@@ -117,6 +117,39 @@ describe("presence", () => {
       await db.dispose();
     }
   });
+
+  it("sends in /sync the presence of those who share a room, once per change, never of strangers", async () => {
+    const db = await createTestDatabase("sqlite");
+    const server = await startHomeserver(db.config({ server_name: "pr.test", registration: { enabled: true } }), createLogger("warn"));
+    const { call, register } = testHttp(() => server.url);
+    try {
+      const [a, b, c] = [await register("sa"), await register("sb"), await register("sc")];
+      const room = (await call("POST", "/_matrix/client/v3/createRoom", { preset: "public_chat" }, a.access_token)).body.room_id;
+      assert.equal((await call("POST", `/_matrix/client/v3/join/${room}`, {}, b.access_token)).status, 200);
+      const sync = async (token: string, since?: string, filter?: object) => {
+        const q = new URLSearchParams({ set_presence: "offline", ...(since ? { since } : {}), ...(filter ? { filter: JSON.stringify(filter) } : {}) });
+        const res = await fetch(`${server.url}/_matrix/client/v3/sync?${q}`, { headers: { authorization: `Bearer ${token}` } });
+        assert.equal(res.headers.get("content-type"), "application/json");
+        return (await res.json()) as { next_batch: string; presence: { events: Array<{ sender: string; content: Record<string, unknown> }> } };
+      };
+      const start = await sync(a.access_token);
+      for (const [who, status] of [[a, "a here"], [b, "b here"], [c, "c here"]] as const) {
+        assert.equal((await call("PUT", `/_matrix/client/v3/presence/${who.user_id}/status`, { presence: "online", status_msg: status }, who.access_token)).status, 200);
+      }
+      const next = await sync(a.access_token, start.next_batch);
+      assert.deepEqual(next.presence.events.map((e) => [e.sender, e.content.status_msg, e.content.presence]), [[a.user_id, "a here", "online"], [b.user_id, "b here", "online"]]);
+      // Nothing changed since: nothing again.
+      assert.deepEqual((await sync(a.access_token, next.next_batch)).presence.events, []);
+      // The filter's senders narrow it.
+      const narrowed = await sync(a.access_token, start.next_batch, { presence: { senders: [b.user_id] } });
+      assert.deepEqual(narrowed.presence.events.map((e) => e.sender), [b.user_id]);
+      // A stranger sees only their own.
+      assert.deepEqual((await sync(c.access_token)).presence.events.map((e) => e.sender), [c.user_id]);
+    } finally {
+      await server.stop();
+      await db.dispose();
+    }
+  });
 });
 
 describe("TypingTracker expiry", () => {

@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Lru } from "../../../src/util/lru.js";
+import { JsonText, stringifyObject } from "../../../src/util/json-text.js";
 import { KeyedMutex } from "../../../src/util/keyed-mutex.js";
 import { StreamIdGenerator } from "../../../src/storage/stream-ids.js";
 import { diffState } from "../../../src/storage/state-store.js";
@@ -66,5 +67,16 @@ describe("diffState", () => {
     const d = diffState(from, to);
     assert.deepEqual([...d.set].sort(), [["b", "9"], ["d", "4"]]);
     assert.deepEqual(d.removed, ["c"]);
+  });
+});
+
+describe("JsonText and stringifyObject", () => {
+  it("writes JsonText members verbatim and the rest as JSON.stringify would", () => {
+    const value = { a: 1, skipped: undefined, p: new JsonText('{"events":[{"x":"é\\u0000"}]}'), s: "\u2028\"", n: null, o: { k: [true] } };
+    const text = stringifyObject(value);
+    assert.deepEqual(JSON.parse(text), { a: 1, p: { events: [{ x: "é\u0000" }] }, s: "\u2028\"", n: null, o: { k: [true] } });
+    // Without the splicing, JSON.stringify gives the same value (JsonText.toJSON), only by re-encoding it.
+    assert.deepEqual(JSON.parse(JSON.stringify(value)), JSON.parse(text));
+    assert.equal(stringifyObject({}), "{}");
   });
 });
