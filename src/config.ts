@@ -167,7 +167,7 @@ export const SCHEMA: Schema = {
   default_room_version: roomVersion,
   max_request_body_bytes: integer(1024, 1 << 30),
   event_cache_size: integer(0, 10_000_000),
-  state_cache_size: integer(0, 1_000_000),
+  state_cache_size: integer(0, 100_000_000),
   state_delta_chain_max: integer(1, 10_000),
   refreshable_access_token_lifetime_ms: integer(1000, 365 * 24 * 3600 * 1000),
   registration: {

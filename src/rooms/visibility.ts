@@ -45,21 +45,17 @@ export async function visibleEvents(
   const joinedNow = current?.membership === "join";
 
   const stored = await hs.events.getEvents(events.map((e) => e.eventId));
-  const snapshots = new Map<number, StateMap>();
-  for (const s of stored.values()) {
-    if (s.stateSnapshot !== null && !snapshots.has(s.stateSnapshot)) {
-      snapshots.set(s.stateSnapshot, await hs.states.getSnapshot(s.stateSnapshot));
-    }
-  }
   const visKey = stateKey("m.room.history_visibility", "");
   const memberKey = stateKey("m.room.member", userId);
-  const wanted = new Set<string>();
-  for (const state of snapshots.values()) {
-    const v = state.get(visKey);
-    const m = state.get(memberKey);
-    if (v) wanted.add(v);
-    if (m) wanted.add(m);
+  // Only two keys of the state at each event matter: read them from the snapshot's links, not the whole state.
+  const judged = new Map<number, Array<string | undefined>>();
+  for (const s of stored.values()) {
+    if (s.stateSnapshot !== null && !judged.has(s.stateSnapshot)) {
+      judged.set(s.stateSnapshot, await hs.states.stateValues(s.stateSnapshot, [visKey, memberKey]));
+    }
   }
+  const wanted = new Set<string>();
+  for (const ids of judged.values()) for (const id of ids) if (id) wanted.add(id);
   const loaded = await hs.events.getEvents(wanted);
   const contentOf = (id: string | undefined) => (id === undefined ? undefined : loaded.get(id)?.event.content);
 
@@ -78,9 +74,9 @@ export async function visibleEvents(
     if (ev.roomId !== roomId) continue;
     const s = stored.get(ev.eventId);
     if (!s || s.stateSnapshot === null || s.rejectedReason !== null) continue;
-    const state = snapshots.get(s.stateSnapshot)!;
-    let visibility = normaliseVisibility(contentOf(state.get(visKey))?.history_visibility ?? "shared");
-    let membership = normaliseMembership(contentOf(state.get(memberKey))?.membership);
+    const [visId, memberId] = judged.get(s.stateSnapshot)!;
+    let visibility = normaliseVisibility(contentOf(visId)?.history_visibility ?? "shared");
+    let membership = normaliseMembership(contentOf(memberId)?.membership);
 
     if (ev.type === "m.room.member" && ev.stateKey === userId) {
       const prev = normaliseMembership((await contentBefore(ev, memberKey))?.membership);

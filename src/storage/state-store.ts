@@ -3,7 +3,8 @@
  * current state of each room, and each user's current membership.
  *
  * On disk a snapshot entry is two small integers (state key nid, event nid).
- * In memory a snapshot is a StateMap; hot ones live in a bounded cache.
+ * In memory the stored links (deltas) are cached, and hot snapshots whole,
+ * both bounded by the number of state entries they hold.
  */
 import type { Knex } from "knex";
 import { splitStateKey, stateKey, type StateMap } from "../room/types.js";
@@ -30,6 +31,13 @@ export function diffState(from: StateMap, to: StateMap): StateDelta {
 }
 
 const BATCH = 500;
+
+/** A snapshot as stored: what it changes from its parent (null removes a key). */
+interface SnapshotLink {
+  readonly id: number;
+  readonly parent: number | null;
+  readonly entries: ReadonlyMap<string, string | null>;
+}
 
 /** knex.raw answers with rows on SQLite and with { rows } on PostgreSQL. */
 function rawRows<T>(result: unknown): T[] {
@@ -60,7 +68,10 @@ const SUMMARY_CACHE_SIZE = 10_000;
 const MEMBERSHIPS_CACHE_SIZE = 20_000;
 
 export class StateStore {
+  /** Snapshots held whole, weighed by their entries. */
   private readonly snapshots: Lru<number, StateMap>;
+  /** Snapshots as stored (each one's changes from its parent), weighed by their entries. */
+  private readonly links: Lru<number, SnapshotLink>;
   private readonly userMemberships = new ReadThroughCache<string, readonly MembershipRow[]>(MEMBERSHIPS_CACHE_SIZE);
   private readonly summaries = new ReadThroughCache<string, MemberSummary>(SUMMARY_CACHE_SIZE);
   private readonly chainLengths = new Lru<number, number>(10_000);
@@ -71,48 +82,108 @@ export class StateStore {
     cacheSize: number,
     private readonly maxChain: number,
   ) {
-    this.snapshots = new Lru(cacheSize);
+    this.snapshots = new Lru(cacheSize, (state) => state.size + 1);
+    this.links = new Lru(cacheSize, (link) => link.entries.size + 1);
   }
 
+  /**
+   * A snapshot's whole state. Rebuilt from its chain of links (each cached
+   * on its own, so the deltas of a big room's snapshots share one copy of
+   * their common base), starting from the nearest ancestor already held
+   * whole. Read inside a transaction, nothing is cached: the rows may not
+   * be committed.
+   */
   async getSnapshot(id: number, trx?: Knex): Promise<StateMap> {
     const hit = this.snapshots.get(id);
     if (hit) return hit;
+    const chain = await this.chain(id, trx);
+    // The nearest ancestor held whole saves applying everything above it.
+    let base: StateMap | undefined;
+    let from = chain.length;
+    for (let i = 1; i < chain.length; i++) {
+      base = this.snapshots.peek(chain[i].id);
+      if (base) {
+        from = i;
+        break;
+      }
+    }
+    const state = new Map<string, string>(base);
+    for (let i = from - 1; i >= 0; i--) {
+      for (const [k, v] of chain[i].entries) {
+        if (v === null) state.delete(k);
+        else state.set(k, v);
+      }
+    }
+    if (!trx) this.snapshots.set(id, state);
+    return state;
+  }
+
+  /**
+   * The event ids of a few state keys in a snapshot (undefined where unset),
+   * read from its links without rebuilding it: history visibility asks two
+   * keys of the state at every event it judges.
+   */
+  async stateValues(id: number, keys: readonly string[], trx?: Knex): Promise<Array<string | undefined>> {
+    const whole = this.snapshots.get(id);
+    if (whole) return keys.map((k) => whole.get(k));
+    const chain = await this.chain(id, trx);
+    return keys.map((k) => {
+      for (const link of chain) {
+        const v = link.entries.get(k);
+        if (v !== undefined) return v ?? undefined;
+      }
+      return undefined;
+    });
+  }
+
+  /** The links of a snapshot, itself first and its root last: from memory as far as held, the rest in two queries. */
+  private async chain(id: number, trx?: Knex): Promise<SnapshotLink[]> {
+    const out: SnapshotLink[] = [];
+    let next: number | null = id;
+    while (next !== null) {
+      const link = this.links.get(next);
+      if (!link) break;
+      out.push(link);
+      next = link.parent;
+    }
+    if (next === null) return out;
     const q = trx ?? this.db.knex;
-    // The chain from this snapshot up to its root, then the entries of each link.
-    const chain = rawRows<{ id: number; parent_id: number | null }>(
+    // The missing part: its ids up to the root, stopping at the first link held (the rest is in memory).
+    const ids = rawRows<{ id: number; parent_id: number | null }>(
       await q.raw(
         `WITH RECURSIVE chain(id, parent_id, n) AS (
            SELECT id, parent_id, 0 FROM state_snapshots WHERE id = ?
            UNION ALL
            SELECT s.id, s.parent_id, chain.n + 1 FROM state_snapshots s JOIN chain ON s.id = chain.parent_id
-         ) SELECT id, parent_id FROM chain ORDER BY n DESC`,
-        [id],
+         ) SELECT id, parent_id FROM chain ORDER BY n`,
+        [next],
       ),
-    );
-    if (chain.length === 0) throw new Error(`state snapshot ${id} does not exist`);
-    const rows: { snapshot_id: number; type: string; state_key: string; event_id: string | null }[] = await q(
-      "state_snapshot_entries as e",
-    )
-      .join("state_keys as k", "k.nid", "e.state_key_nid")
-      .leftJoin("events as ev", "ev.nid", "e.event_nid")
-      .whereIn("e.snapshot_id", chain.map((c) => c.id))
-      .select("e.snapshot_id", "k.type", "k.state_key", "ev.event_id");
-    const byLink = new Map<number, typeof rows>();
-    for (const r of rows) {
-      const list = byLink.get(r.snapshot_id) ?? [];
-      list.push(r);
-      byLink.set(r.snapshot_id, list);
+    ).map((r) => ({ id: Number(r.id), parent: r.parent_id === null ? null : Number(r.parent_id) }));
+    if (ids.length === 0) throw new Error(`state snapshot ${next} does not exist`);
+    const missing: typeof ids = [];
+    for (const link of ids) {
+      if (this.links.peek(link.id)) break;
+      missing.push(link);
     }
-    const state = new Map<string, string>();
-    for (const link of chain) {
-      for (const r of byLink.get(link.id) ?? []) {
-        const k = stateKey(r.type, r.state_key);
-        if (r.event_id === null) state.delete(k);
-        else state.set(k, r.event_id);
-      }
+    const rows: { snapshot_id: number; type: string; state_key: string; event_id: string | null }[] = [];
+    for (let i = 0; i < missing.length; i += BATCH) {
+      rows.push(...(await q("state_snapshot_entries as e")
+        .join("state_keys as k", "k.nid", "e.state_key_nid")
+        .leftJoin("events as ev", "ev.nid", "e.event_nid")
+        .whereIn("e.snapshot_id", missing.slice(i, i + BATCH).map((c) => c.id))
+        .select("e.snapshot_id", "k.type", "k.state_key", "ev.event_id")));
     }
-    if (!trx) this.snapshots.set(id, state);
-    return state;
+    const entriesOf = new Map<number, Map<string, string | null>>(missing.map((m) => [m.id, new Map()]));
+    for (const r of rows) entriesOf.get(Number(r.snapshot_id))!.set(stateKey(r.type, r.state_key), r.event_id);
+    for (const m of missing) {
+      const link: SnapshotLink = { id: m.id, parent: m.parent, entries: entriesOf.get(m.id)! };
+      if (!trx) this.links.set(m.id, link);
+      out.push(link);
+    }
+    // Above the loaded part: links held in memory (read again, as one may have left the cache meanwhile).
+    next = missing.length ? missing[missing.length - 1].parent : next;
+    if (next !== null) out.push(...(await this.chain(next, trx)));
+    return out;
   }
 
   /**
@@ -158,8 +229,10 @@ export class StateStore {
       await trx("state_snapshot_entries").insert(values.slice(i, i + BATCH));
     }
     const frozen = new Map(state);
+    const link: SnapshotLink = { id, parent: parentId, entries: new Map(entries) };
     ctx.afterCommit(() => {
       this.snapshots.set(id, frozen);
+      this.links.set(id, link);
       this.chainLengths.set(id, chainLength);
     });
     return id;

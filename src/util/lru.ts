@@ -1,10 +1,18 @@
 /**
  * A bounded least-recently-used map. Map keeps insertion order, so the
  * first key is the least recently used once every hit re-inserts its key.
+ * Capacity counts entries, or with `weigh` the sum of their weights (room
+ * state held by entries, so one room of thousands does not count as one).
  */
 export class Lru<K, V> {
   private readonly map = new Map<K, V>();
-  constructor(private readonly capacity: number) {}
+  private readonly weights = new Map<K, number>();
+  private total = 0;
+
+  constructor(
+    private readonly capacity: number,
+    private readonly weigh?: (value: V) => number,
+  ) {}
 
   get(key: K): V | undefined {
     const v = this.map.get(key);
@@ -15,23 +23,45 @@ export class Lru<K, V> {
     return v;
   }
 
+  /** Look without making the entry recent. */
+  peek(key: K): V | undefined {
+    return this.map.get(key);
+  }
+
   set(key: K, value: V): void {
     if (this.capacity <= 0) return;
-    this.map.delete(key);
+    this.delete(key);
+    const w = this.weigh ? this.weigh(value) : 1;
+    if (w > this.capacity) return;
     this.map.set(key, value);
-    if (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value as K);
+    if (this.weigh) this.weights.set(key, w);
+    this.total += w;
+    while (this.total > this.capacity) this.delete(this.map.keys().next().value as K);
   }
 
   delete(key: K): void {
-    this.map.delete(key);
+    if (!this.map.delete(key)) return;
+    if (this.weigh) {
+      this.total -= this.weights.get(key) ?? 0;
+      this.weights.delete(key);
+    } else {
+      this.total--;
+    }
   }
 
   clear(): void {
     this.map.clear();
+    this.weights.clear();
+    this.total = 0;
   }
 
   get size(): number {
     return this.map.size;
+  }
+
+  /** Entries held, or with `weigh` their summed weight. */
+  get weight(): number {
+    return this.total;
   }
 }
 

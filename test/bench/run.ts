@@ -424,6 +424,9 @@ async function runOne(kind: ServerKind, cluster: Cluster | undefined): Promise<R
     child.send({ type: "stop" });
   })));
   for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
+  // The warm server without sessions: what holding them cost is steady minus this.
+  await sleep(10_000);
+  const rssLeft = sampleProc(server.pid)?.rssMb ?? 0;
   await stopSampler();
   const hwm = sampleProc(server.pid)?.hwmMb ?? 0;
   await removeBox?.();
@@ -477,7 +480,7 @@ async function runOne(kind: ServerKind, cluster: Cluster | undefined): Promise<R
       deliveries: { expected, arrived, missing, beforeSend200: early },
       latencyMs: percentiles(lat),
       errors, errorTotal: Object.values(errors).reduce((x, y) => x + y, 0),
-      rssMb: { start: rssStart, steady: steadyList[Math.floor(steadyList.length / 2)] ?? 0, peak: Math.max(0, ...w.samples.map((x) => x.rssMb)), hwm },
+      rssMb: { start: rssStart, steady: steadyList[Math.floor(steadyList.length / 2)] ?? 0, peak: Math.max(0, ...w.samples.map((x) => x.rssMb)), hwm, left: rssLeft },
       cpu: { secPerMin: secs ? (cpuSec / secs) * 60 : 0, pctOfCore: secs ? (cpuSec / secs) * 100 : 0 },
       syncs, windowSyncs: w.syncs, receipts: w.receipts, typing: w.typing,
       cgroup: w.capped ? w.cgroup : undefined,

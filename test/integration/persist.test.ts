@@ -165,6 +165,56 @@ for (const engine of ENGINES) {
 }
 
 for (const engine of ENGINES) {
+  // Snapshots as chains of links, cached apart and by entries: with short chains (cut often) and caches of a
+  // few dozen entries, every read mixes links held in memory with links read from the database.
+  describe(`state snapshots on ${engine}: rebuilt from cached and stored links alike`, { skip: engine === "postgres" ? postgresUnavailable() : undefined }, () => {
+    it("answers every snapshot, whole and by key, as replaying the room does, whatever the caches hold", async () => {
+      const db = await createTestDatabase(engine);
+      const settings = { server_name: "test.local", state_cache_size: 40, state_delta_chain_max: 3 };
+      let hs = await buildContext(db.config(settings), log);
+      try {
+        const roomId = (await hs.localEvents.createRoom(ALICE, "10")).event.roomId;
+        await hs.localEvents.send(roomId, { type: "m.room.member", stateKey: ALICE, sender: ALICE, content: { membership: "join" } });
+        await hs.localEvents.send(roomId, { type: "m.room.join_rules", stateKey: "", sender: ALICE, content: { join_rule: "public" } });
+        for (let i = 0; i < 14; i++) {
+          const user = `@m${i}:test.local`;
+          await hs.localEvents.send(roomId, { type: "m.room.member", stateKey: user, sender: user, content: { membership: "join" } });
+          if (i % 4 === 3) await hs.localEvents.send(roomId, { type: "m.room.member", stateKey: user, sender: user, content: { membership: "leave" } });
+          if (i % 5 === 0) await hs.localEvents.send(roomId, { type: "m.room.topic", stateKey: "", sender: ALICE, content: { topic: `t${i}` } });
+        }
+        const rows: { event_id: string; state_snapshot: number; type: string; state_key: string | null }[] = await hs.db
+          .knex("events").where({ room_id: roomId }).orderBy("stream_ordering").select("event_id", "state_snapshot", "type", "state_key");
+        const expected = new Map<number, Map<string, string>>();
+        const replay = new Map<string, string>();
+        for (const r of rows) {
+          if (r.state_key !== null) replay.set(stateKey(r.type, r.state_key), r.event_id);
+          expected.set(Number(r.state_snapshot), new Map(replay));
+        }
+        const keys = [stateKey("m.room.topic", ""), stateKey("m.room.member", "@m3:test.local"), stateKey("m.room.member", "@m12:test.local"), stateKey("m.room.name", "")];
+        const check = async (order: number[]) => {
+          for (const id of order) {
+            const want = expected.get(id)!;
+            assert.deepEqual(await hs.states.stateValues(id, keys), keys.map((k) => want.get(k)), `keys of snapshot ${id}`);
+            assert.deepEqual(new Map([...(await hs.states.getSnapshot(id))].sort()), new Map([...want].sort()), `snapshot ${id}`);
+          }
+        };
+        const ids = [...expected.keys()];
+        await check(ids); // caches as the writes left them
+        for (const order of [ids.slice().reverse(), ids.filter((_, i) => i % 2).concat(ids.filter((_, i) => i % 2 === 0))]) {
+          await closeContext(hs);
+          hs = await buildContext(db.config(settings), log); // cold, then warmed in another order
+          await check(order);
+          await check(ids);
+        }
+      } finally {
+        await closeContext(hs);
+        await db.dispose();
+      }
+    });
+  });
+}
+
+for (const engine of ENGINES) {
   for (const roomVersion of ["10", "12"]) {
     describe(`forks on ${engine}, room version ${roomVersion}: state resolution in the persist pipeline`, { skip: engine === "postgres" ? postgresUnavailable() : undefined }, () => {
       let db: TestDatabase;

@@ -15,7 +15,8 @@ export interface RunResult {
   latencyMs: { p50: number; p95: number; p99: number; max: number } | null;
   errors: Record<string, number>;
   errorTotal: number;
-  rssMb: { start: number; steady: number; peak: number; hwm: number };
+  /** start: before any client; steady: median of the window's second half; left: after every client hung up (the warm server without sessions). */
+  rssMb: { start: number; steady: number; peak: number; hwm: number; left: number };
   cpu: { secPerMin: number; pctOfCore: number };
   syncs: number;
   windowSyncs: number;
@@ -34,11 +35,11 @@ export function percentiles(values: number[]): RunResult["latencyMs"] {
 const f = (n: number | undefined, d = 0) => (n === undefined || !Number.isFinite(n) ? "-" : n.toFixed(d));
 
 export function table(results: RunResult[]): string {
-  const head = ["scenario", "server", "db", "users", "cap", "msgs", "deliveries", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors", "RSS start MB", "RSS idle/steady MB", "RSS peak MB", "CPU s/min", "CPU % core"];
+  const head = ["scenario", "server", "db", "users", "cap", "msgs", "deliveries", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors", "RSS start MB", "RSS idle/steady MB", "RSS peak MB", "RSS after MB", "CPU s/min", "CPU % core"];
   const rows: string[][] = results.map((r) => [
     r.scenario, r.server, r.db, String(r.users), r.cap, String(r.messages), `${r.deliveries.arrived}/${r.deliveries.expected}`,
     f(r.latencyMs?.p50), f(r.latencyMs?.p95), f(r.latencyMs?.p99), f(r.latencyMs?.max), String(r.errorTotal),
-    f(r.rssMb.start), f(r.rssMb.steady), f(r.rssMb.peak), f(r.cpu.secPerMin, 2), f(r.cpu.pctOfCore, 1),
+    f(r.rssMb.start), f(r.rssMb.steady), f(r.rssMb.peak), f(r.rssMb.left), f(r.cpu.secPerMin, 2), f(r.cpu.pctOfCore, 1),
   ]);
   for (const key of [...new Set(results.map((r) => `${r.scenario}|${r.cap}`))]) {
     const [sc, cap] = key.split("|");
@@ -49,7 +50,7 @@ export function table(results: RunResult[]): string {
     rows.push([
       sc, "ours/synapse", "", "", cap, "", "",
       ratio(ours.latencyMs?.p50, syn.latencyMs?.p50), ratio(ours.latencyMs?.p95, syn.latencyMs?.p95), ratio(ours.latencyMs?.p99, syn.latencyMs?.p99), ratio(ours.latencyMs?.max, syn.latencyMs?.max),
-      "", ratio(ours.rssMb.start, syn.rssMb.start), ratio(ours.rssMb.steady, syn.rssMb.steady), ratio(ours.rssMb.peak, syn.rssMb.peak), ratio(ours.cpu.secPerMin, syn.cpu.secPerMin), ratio(ours.cpu.pctOfCore, syn.cpu.pctOfCore),
+      "", ratio(ours.rssMb.start, syn.rssMb.start), ratio(ours.rssMb.steady, syn.rssMb.steady), ratio(ours.rssMb.peak, syn.rssMb.peak), ratio(ours.rssMb.left, syn.rssMb.left), ratio(ours.cpu.secPerMin, syn.cpu.secPerMin), ratio(ours.cpu.pctOfCore, syn.cpu.pctOfCore),
     ]);
   }
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

@@ -153,7 +153,9 @@ export async function startServer(kind: ServerKind, dir: string, db: DbChoice): 
   if (kind === "ours") {
     const config = writeOursConfig(dir, port, db);
     const main = join(repoRoot, "dist", "src", "main.js");
-    proc = spawn(process.execPath, [main, "start", "--config", config], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+    // BENCH_NODE_ARGS: node options for our server only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" or "--heapsnapshot-signal=SIGUSR2".
+    const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
+    proc = spawn(process.execPath, [...nodeArgs, main, "start", "--config", config], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
   } else {
     const python = synapsePython();
     if (!python) throw new Error("no Synapse: set SYNAPSE_PYTHON or make /work/main/.ci/synapse-venv (pip install 'matrix-synapse[postgres]')");
