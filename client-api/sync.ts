@@ -47,13 +47,13 @@ function checkFilterIds(filter: Record<string, unknown>): void {
   ids(obj(filter.account_data), "account_data");
 }
 
-/** !opaque:server before v12, !hash after: a leading "!" and something after it, no NUL. */
 /** A /sync answer, written by hand: its presence comes as JSON text made once for everyone. */
 function answer(ctx: { body: unknown; type: string }, body: Readonly<Record<string, unknown>>): void {
   ctx.type = "application/json";
   ctx.body = stringifyObject(body);
 }
 
+/** !opaque:server before v12, !hash after: a leading "!" and something after it, no NUL. */
 function isValidRoomId(id: string): boolean {
   return id.length > 1 && id.startsWith("!") && !id.includes("\u0000") && Buffer.byteLength(id, "utf8") <= 255;
 }

@@ -148,7 +148,7 @@ export class StateStore {
     }
     if (next === null) return out;
     const q = trx ?? this.db.knex;
-    // The missing part: its ids up to the root, stopping at the first link held (the rest is in memory).
+    // The ids up to the root (one cheap query); entries are read only for those below the first link held.
     const ids = rawRows<{ id: number; parent_id: number | null }>(
       await q.raw(
         `WITH RECURSIVE chain(id, parent_id, n) AS (

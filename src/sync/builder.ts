@@ -465,16 +465,12 @@ export class SyncBuilder {
     for (const rec of this.hs.presence.changedSince(after)) {
       const u = rec.userId;
       if (senders && !senders.has(u)) continue;
-      if (u === me.userId) {
-        // One's own presence always.
-      } else if (serverNameOf(u) === this.hs.config.server_name) {
-        if (!roomMates.some((users) => users.has(u))) continue;
-      } else if (!(await this.hs.states.roomsForUser(u, "join")).some((r) => mine.has(r))) {
-        continue;
-      }
-      out.push(this.hs.presence.eventText(rec));
+      const shared = u === me.userId ||
+        (serverNameOf(u) === this.hs.config.server_name
+          ? roomMates.some((users) => users.has(u))
+          : (await this.hs.states.roomsForUser(u, "join")).some((r) => mine.has(r)));
+      if (shared) out.push(this.hs.presence.eventText(rec));
     }
     return out;
   }
-
 }
